@@ -11,8 +11,9 @@ import os
 DEFAULTS: dict[str, str] = {
     # TensorFlow Quantum is built against Keras 2 (tf-keras); TF 2.18 defaults to Keras 3.
     "TF_USE_LEGACY_KERAS": "1",
-    # Quiet TensorFlow's C++ start-up chatter (CUDA probing on CPU-only machines).
-    "TF_CPP_MIN_LOG_LEVEL": "2",
+    # Quiet TensorFlow's C++ start-up chatter (CUDA factory registration on CPU-only machines).
+    # Python-level errors are unaffected.
+    "TF_CPP_MIN_LOG_LEVEL": "3",
     # Telemetry off: Prefect server analytics, and the cross-tool opt-out DVC honours too.
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "1",

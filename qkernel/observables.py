@@ -1,0 +1,330 @@
+"""Observables read out of the circuits: Pauli sums, their sampled estimation, Hermitian readout.
+
+* :func:`z_each`, :func:`xyz_each`, :func:`pauli_strings` build ``cirq.PauliSum`` lists
+  (one expectation value per entry) for the backends.
+* :class:`MeasurementPlan` estimates such a list from samples: terms are grouped into
+  qubit-wise commuting measurement settings, each setting is one basis change plus a
+  measurement of every qubit, and every term is the mean of a parity.
+* :class:`HermitianReadout` turns ``⟨X_i⟩, ⟨Y_i⟩, ⟨Z_i⟩`` into ``⟨H_i⟩`` for a trainable (or
+  fixed) per-qubit Hermitian ``H_i = (A_i + A_i†)/2`` — the DD paper's readout (REFERENCE B).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import cirq
+import numpy as np
+import tensorflow as tf
+
+from qkernel.errors import InputError
+
+__all__ = [
+    "HermitianReadout",
+    "MeasurementPlan",
+    "hermitian_coefficients",
+    "measurement_plan",
+    "pauli_strings",
+    "xyz_each",
+    "z_each",
+]
+
+_PAULIS = {"I": cirq.I, "X": cirq.X, "Y": cirq.Y, "Z": cirq.Z}
+_FACTOR = re.compile(r"^([IXYZ])(\d+)$", re.IGNORECASE)
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def z_each(qubits: Sequence[cirq.Qid]) -> list[cirq.PauliSum]:
+    """``[Z_0, Z_1, …]``: one ``⟨Z⟩`` per qubit, in qubit order."""
+    return [cirq.PauliSum.from_pauli_strings(cirq.Z(q)) for q in qubits]
+
+
+def xyz_each(qubits: Sequence[cirq.Qid]) -> list[cirq.PauliSum]:
+    """``[X_0, Y_0, Z_0, X_1, Y_1, Z_1, …]`` (qubit-major): the input of :class:`HermitianReadout`."""
+    return [cirq.PauliSum.from_pauli_strings(p(q)) for q in qubits for p in (cirq.X, cirq.Y, cirq.Z)]
+
+
+def pauli_strings(spec: Sequence[str] | str, qubits: Sequence[cirq.Qid]) -> list[cirq.PauliSum]:
+    """Parse observables written as Pauli products, one ``cirq.PauliSum`` per entry.
+
+    Each entry is a product of factors ``P<k>`` (``P`` in ``I X Y Z``, ``k`` an index into
+    ``qubits``) separated by spaces and/or ``*``, optionally led by a real coefficient:
+    ``"Z0"``, ``"X0 Y3"``, ``"Z0*Z1"``, ``"0.5*Z0*Z1"``. A single string is one entry.
+
+    Args:
+        spec: The entries.
+        qubits: Qubits the indices refer to.
+
+    Returns:
+        One observable per entry, in order.
+
+    Raises:
+        qkernel.errors.InputError: naming the entry and the offending token if a token is not
+            a factor, an index is out of range, or a qubit appears twice.
+    """
+    entries = [spec] if isinstance(spec, str) else list(spec)
+    qubits = list(qubits)
+    result = []
+    for entry in entries:
+        if not isinstance(entry, str):
+            raise InputError(f"Pauli spec entries must be strings like 'Z0' or 'X0 Y3'; got {entry!r}")
+        tokens = [t for t in re.split(r"[\s*]+", entry.strip()) if t]
+        if not tokens:
+            raise InputError(f"empty Pauli spec {entry!r}; expected e.g. 'Z0', 'X0 Y3' or 'Z0*Z1'")
+        coefficient = 1.0
+        if _NUMBER.match(tokens[0]):
+            coefficient = float(tokens.pop(0))
+            if not tokens:
+                raise InputError(f"Pauli spec {entry!r} has a coefficient but no Pauli factor")
+        factors: dict[cirq.Qid, cirq.Gate] = {}
+        for token in tokens:
+            match = _FACTOR.match(token)
+            if match is None:
+                raise InputError(
+                    f"bad Pauli spec {entry!r}: token {token!r} is not a factor P<k> with P in I, X, Y, Z "
+                    "(e.g. 'Z0', 'X0 Y3', 'Z0*Z1')"
+                )
+            index = int(match.group(2))
+            if index >= len(qubits):
+                raise InputError(
+                    f"bad Pauli spec {entry!r}: qubit index {index} out of range for {len(qubits)} qubits"
+                )
+            qubit = qubits[index]
+            if qubit in factors:
+                raise InputError(f"bad Pauli spec {entry!r}: qubit {index} appears more than once")
+            factors[qubit] = _PAULIS[match.group(1).upper()]
+        string = cirq.PauliString({q: p for q, p in factors.items() if p is not cirq.I}, coefficient=coefficient)
+        result.append(cirq.PauliSum.from_pauli_strings(string))
+    return result
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+@dataclass(frozen=True)
+class MeasurementPlan:
+    """How to estimate a list of Pauli-sum observables from measurement samples.
+
+    Attributes:
+        qubits: Qubits measured, in the column order of the sampled bits.
+        settings: One basis per setting: ``settings[s][k]`` is ``"X"``, ``"Y"`` or ``"Z"`` for
+            qubit ``k`` (qubits no term of the setting touches are measured in ``Z``).
+        terms: ``(observable, setting, coefficient, qubit indices)`` for every non-identity term.
+        constants: Identity-term coefficient of each observable.
+    """
+
+    qubits: tuple[cirq.Qid, ...]
+    settings: tuple[tuple[str, ...], ...]
+    terms: tuple[tuple[int, int, float, tuple[int, ...]], ...]
+    constants: tuple[float, ...]
+
+    @property
+    def n_observables(self) -> int:
+        """Number of observables estimated."""
+        return len(self.constants)
+
+    def measurement_circuit(self, setting: int, key: str = "m") -> cirq.Circuit:
+        """Basis change to ``Z`` for ``settings[setting]`` followed by measuring every qubit."""
+        basis = []
+        for qubit, pauli in zip(self.qubits, self.settings[setting]):
+            if pauli == "X":
+                basis.append(cirq.H(qubit))
+            elif pauli == "Y":  # H S† maps the Y eigenbasis onto the Z eigenbasis
+                basis.extend([cirq.S(qubit) ** -1, cirq.H(qubit)])
+        return cirq.Circuit(basis, cirq.measure(*self.qubits, key=key))
+
+    def estimate(self, bits: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Estimate every observable from the samples of every setting.
+
+        Args:
+            bits: ``bits[s]`` has shape ``(batch, shots, len(qubits))`` with values 0/1, the
+                measurements of :meth:`measurement_circuit` ``(s)``.
+
+        Returns:
+            ``(values, standard_errors)``, each ``(batch, n_observables)`` float64. Terms
+            measured in the same setting are combined shot by shot, so their covariance is
+            included in the standard error; settings are independent.
+        """
+        if len(bits) != len(self.settings):
+            raise InputError(f"expected samples for {len(self.settings)} settings; received {len(bits)}")
+        signs = [1.0 - 2.0 * np.asarray(b, dtype=np.float64) for b in bits]
+        batch = signs[0].shape[0] if signs else 0
+        values = np.tile(np.asarray(self.constants, dtype=np.float64), (batch, 1))
+        variances = np.zeros_like(values)
+        for s, sign in enumerate(signs):
+            per_shot: dict[int, np.ndarray] = {}
+            for observable, setting, coefficient, indices in self.terms:
+                if setting != s:
+                    continue
+                parity = np.prod(sign[:, :, list(indices)], axis=2)
+                per_shot[observable] = per_shot.get(observable, 0.0) + coefficient * parity
+            for observable, shots in per_shot.items():
+                n_shots = shots.shape[1]
+                values[:, observable] += shots.mean(axis=1)
+                if n_shots > 1:
+                    variances[:, observable] += shots.var(axis=1, ddof=1) / n_shots
+        return values, np.sqrt(variances)
+
+
+def measurement_plan(observables: Sequence[cirq.PauliSum], qubits: Sequence[cirq.Qid]) -> MeasurementPlan:
+    """Group the Pauli terms of ``observables`` into qubit-wise commuting settings (greedy).
+
+    ``z_each`` needs one setting, ``xyz_each`` three.
+
+    Raises:
+        qkernel.errors.InputError: if a term acts on a qubit outside ``qubits`` or has a
+            non-real coefficient (the observable is not Hermitian).
+    """
+    qubits = tuple(qubits)
+    index = {q: k for k, q in enumerate(qubits)}
+    settings: list[dict[int, str]] = []
+    terms = []
+    constants = []
+    for m, observable in enumerate(observables):
+        constant = 0.0
+        for term in cirq.PauliSum.wrap(observable):
+            coefficient = complex(term.coefficient)
+            if abs(coefficient.imag) > 1e-12:
+                raise InputError(f"observable {m} ({observable}) has a non-real coefficient; expected Hermitian")
+            paulis = {}
+            for qubit, pauli in term.items():
+                if qubit not in index:
+                    raise InputError(
+                        f"observable {m} ({observable}) acts on {qubit}, not among the {len(qubits)} qubits"
+                    )
+                paulis[index[qubit]] = str(pauli)
+            if not paulis:
+                constant += coefficient.real
+                continue
+            for s, setting in enumerate(settings):
+                if all(setting.get(k, p) == p for k, p in paulis.items()):
+                    setting.update(paulis)
+                    break
+            else:
+                settings.append(dict(paulis))
+                s = len(settings) - 1
+            terms.append((m, s, coefficient.real, tuple(sorted(paulis))))
+        constants.append(constant)
+    return MeasurementPlan(
+        qubits=qubits,
+        settings=tuple(tuple(setting.get(k, "Z") for k in range(len(qubits))) for setting in settings),
+        terms=tuple(terms),
+        constants=tuple(constants),
+    )
+
+
+# --------------------------------------------------------------------------- readout layer
+
+
+def hermitian_coefficients(a_real: tf.Tensor, a_imag: tf.Tensor) -> tuple[tf.Tensor, ...]:
+    """Pauli coefficients ``(h0, hx, hy, hz)`` of ``H = (A + A†)/2`` for ``A = a_real + i·a_imag``.
+
+    ``H = h0·I + hx·X + hy·Y + hz·Z`` with ``h0 = (H00 + H11)/2``, ``hz = (H00 − H11)/2``,
+    ``hx = Re H01``, ``hy = −Im H01``; inputs ``(..., 2, 2)``, outputs ``(...)``.
+    """
+    h00, h11 = a_real[..., 0, 0], a_real[..., 1, 1]
+    re_h01 = (a_real[..., 0, 1] + a_real[..., 1, 0]) / 2
+    im_h01 = (a_imag[..., 0, 1] - a_imag[..., 1, 0]) / 2
+    return (h00 + h11) / 2, re_h01, -im_h01, (h00 - h11) / 2
+
+
+class HermitianReadout(tf.keras.layers.Layer):
+    """Per-qubit Hermitian observables ``⟨H_i⟩`` from ``⟨X_i⟩, ⟨Y_i⟩, ⟨Z_i⟩`` (DD paper readout).
+
+    Input ``(B, 3n)`` ordered as :func:`xyz_each`; output ``(B, n)`` with
+    ``⟨H_i⟩ = h0 + hx⟨X_i⟩ + hy⟨Y_i⟩ + hz⟨Z_i⟩`` for ``H_i = (A_i + A_i†)/2`` and a free
+    complex ``2×2`` ``A_i`` stored as two real weights ``a_real``, ``a_imag`` ``(n, 2, 2)``.
+
+    Args:
+        n_qubits: Number of qubits ``n``.
+        trainable: Whether ``A`` is trained; ``False`` fixes ``H`` (the DD paper's
+            "for stability" variant).
+        init: ``"z"`` (``A_i = Z``, so the output starts as ``⟨Z_i⟩``), ``"random"``
+            (standard normal real and imaginary parts), or a complex array ``(n, 2, 2)``/``(2, 2)``.
+        seed: Seed of the ``"random"`` initialiser.
+        **kwargs: Passed to :class:`tf.keras.layers.Layer` (``name``, ``dtype`` …).
+    """
+
+    def __init__(
+        self,
+        n_qubits: int,
+        trainable: bool = True,
+        init: str | np.ndarray = "z",
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(trainable=trainable, **kwargs)
+        if isinstance(n_qubits, bool) or not isinstance(n_qubits, (int, np.integer)) or n_qubits < 1:
+            raise InputError(f"HermitianReadout: n_qubits must be an integer >= 1; got {n_qubits!r}")
+        self.n_qubits = int(n_qubits)
+        self.seed = seed
+        if isinstance(init, str):
+            if init not in ("z", "random"):
+                raise InputError(f"HermitianReadout: init must be 'z', 'random' or a complex array; got {init!r}")
+            self.init = init
+            self._init_matrix = None
+        else:
+            matrix = np.broadcast_to(np.asarray(init, dtype=np.complex128), (self.n_qubits, 2, 2)).copy()
+            self.init = "array"
+            self._init_matrix = matrix
+
+    def _initializers(self) -> tuple[Any, Any]:
+        if self._init_matrix is not None:
+            real, imag = self._init_matrix.real, self._init_matrix.imag
+            return tf.keras.initializers.Constant(real), tf.keras.initializers.Constant(imag)
+        if self.init == "z":
+            z = np.tile(np.diag([1.0, -1.0]), (self.n_qubits, 1, 1))
+            return tf.keras.initializers.Constant(z), tf.keras.initializers.Zeros()
+        seed2 = None if self.seed is None else self.seed + 1
+        return (
+            tf.keras.initializers.RandomNormal(seed=self.seed),
+            tf.keras.initializers.RandomNormal(seed=seed2),
+        )
+
+    def build(self, input_shape: Any) -> None:
+        width = tf.TensorShape(input_shape)[-1]
+        if width is not None and width != 3 * self.n_qubits:
+            raise InputError(
+                f"HermitianReadout({self.n_qubits} qubits) expects (batch, {3 * self.n_qubits}) inputs "
+                f"⟨X_i⟩,⟨Y_i⟩,⟨Z_i⟩ (see xyz_each); received width {width}"
+            )
+        real_init, imag_init = self._initializers()
+        self.a_real = self.add_weight(name="a_real", shape=(self.n_qubits, 2, 2), initializer=real_init)
+        self.a_imag = self.add_weight(name="a_imag", shape=(self.n_qubits, 2, 2), initializer=imag_init)
+        super().build(input_shape)
+
+    def coefficients(self) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+        """``(h0, hx, hy, hz)``, each ``(n_qubits,)``."""
+        return hermitian_coefficients(self.a_real, self.a_imag)
+
+    def hermitians(self) -> np.ndarray:
+        """The current ``H_i`` as a complex array ``(n_qubits, 2, 2)``."""
+        a = np.asarray(self.a_real, dtype=np.float64) + 1j * np.asarray(self.a_imag, dtype=np.float64)
+        return (a + np.conj(np.swapaxes(a, -1, -2))) / 2
+
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
+        xyz = tf.reshape(tf.cast(inputs, self.compute_dtype), [-1, self.n_qubits, 3])
+        h0, hx, hy, hz = (tf.cast(c, self.compute_dtype) for c in self.coefficients())
+        return h0 + hx * xyz[..., 0] + hy * xyz[..., 1] + hz * xyz[..., 2]
+
+    def compute_output_shape(self, input_shape: Any) -> tf.TensorShape:
+        return tf.TensorShape(input_shape)[:-1].concatenate([self.n_qubits])
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        init: Any = self.init
+        if self._init_matrix is not None:  # complex is not JSON: store [real, imag]
+            init = [self._init_matrix.real.tolist(), self._init_matrix.imag.tolist()]
+        config.update({"n_qubits": self.n_qubits, "init": init, "seed": self.seed})
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> HermitianReadout:
+        config = dict(config)
+        init = config.get("init")
+        if isinstance(init, list):
+            config["init"] = np.asarray(init[0]) + 1j * np.asarray(init[1])
+        return cls(**config)
