@@ -191,3 +191,29 @@ class Backend(Protocol):
 
     def stats(self) -> dict[str, int]:
         """Counters since creation: ``circuit_executions`` and, for sampled backends, ``shots``."""
+
+
+@runtime_checkable
+class Reducer(Protocol):
+    """Maps images to the ``n_features`` values an encoder consumes.
+
+    Attributes:
+        name: Registered plugin name (``"fc"``, ``"pca"``, ``"avgpool"`` …).
+        n_features: Output width.
+        trainable: Whether the layer's weights train jointly with the student.
+    """
+
+    name: str
+    n_features: int
+    trainable: bool
+
+    def fit(self, x_train: np.ndarray) -> None:
+        """Fit on training images only (e.g. PCA components); a no-op for stateless reducers."""
+
+    def layer(self, input_shape: tuple[int, ...]) -> tf.keras.layers.Layer:
+        """A Keras layer mapping ``(batch, *input_shape)`` images to ``(batch, n_features)``.
+
+        Raises:
+            qkernel.errors.InputError: if the images cannot be reduced to ``n_features``
+                (e.g. a crop larger than the image), or :meth:`fit` is required first.
+        """

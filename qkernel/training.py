@@ -1,0 +1,188 @@
+"""A small, deterministic, resumable supervised training loop.
+
+Used for teachers, quantum students and evaluation runs alike. Why not ``model.fit``:
+a killed run must resume from its last epoch to *the same* final weights, which needs the
+per-epoch data order, the early-stopping state and the best weights in the checkpoint —
+Keras' ``BackupAndRestore`` keeps none of these.
+
+Determinism: epoch ``e`` visits the training set in the order
+``numpy.random.default_rng([seed, e]).permutation(n)``; model selection uses the
+validation split only (the test split is never seen here).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from qkernel.io import atomic_write_json
+
+#: loss_fn(model, x_batch, y_batch, extra_batch, training) -> scalar loss tensor
+LossFn = Callable[[tf.keras.Model, tf.Tensor, tf.Tensor, Any, bool], tf.Tensor]
+
+
+@dataclass
+class FitResult:
+    """Outcome of :func:`fit`.
+
+    Attributes:
+        history: Per-epoch records (``epoch``, ``loss``, ``val_loss``, ``val_accuracy``).
+        best_epoch: Epoch (1-based) whose weights were kept.
+        best_val_accuracy: Validation accuracy of the kept weights.
+        stopped_early: Whether patience ran out before ``epochs``.
+        resumed_from: Epoch restored from a checkpoint (0 for a fresh run).
+    """
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val_accuracy: float = -1.0
+    stopped_early: bool = False
+    resumed_from: int = 0
+
+
+def cross_entropy_loss(model: tf.keras.Model, x: tf.Tensor, y: tf.Tensor, extra: Any, training: bool) -> tf.Tensor:
+    """Mean sparse categorical cross-entropy of the model's logits."""
+    logits = model(x, training=training)
+    return tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
+
+
+def predict_logits(model: tf.keras.Model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Logits for ``x`` in batches (inference mode)."""
+    step = tf.function(lambda b: model(b, training=False), reduce_retracing=True)
+    outs = [step(tf.convert_to_tensor(x[i : i + batch_size])).numpy() for i in range(0, len(x), batch_size)]
+    return np.concatenate(outs) if outs else np.zeros((0, model.output_shape[-1]), np.float32)
+
+
+def accuracy(model: tf.keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int = 512) -> float:
+    """Top-1 accuracy of ``model`` on ``(x, y)``."""
+    return float(np.mean(np.argmax(predict_logits(model, x, batch_size), axis=1) == y))
+
+
+def fit(
+    model: tf.keras.Model,
+    train: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray],
+    *,
+    epochs: int,
+    batch_size: int,
+    optimizer: tf.keras.optimizers.Optimizer,
+    seed: int,
+    loss_fn: LossFn = cross_entropy_loss,
+    extra: np.ndarray | None = None,
+    patience: int | None = None,
+    checkpoint_dir: str | Path | None = None,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
+    stop_after_epoch: int | None = None,
+) -> FitResult:
+    """Train ``model`` with early stopping on validation accuracy; keep the best weights.
+
+    Args:
+        model: A built Keras model returning logits.
+        train: ``(x, y)`` training arrays.
+        val: ``(x, y)`` validation arrays (model selection only).
+        epochs: Maximum number of epochs.
+        batch_size: Mini-batch size.
+        optimizer: The optimizer (its state is checkpointed).
+        seed: Seed of the per-epoch data order.
+        loss_fn: ``loss_fn(model, x, y, extra, training)``; default cross-entropy.
+        extra: Per-sample array aligned with ``train`` passed to ``loss_fn`` (e.g. cached
+            teacher logits for knowledge distillation).
+        patience: Stop after this many epochs without a better validation accuracy.
+        checkpoint_dir: If given, a checkpoint is written after every epoch and a run that
+            finds one resumes from it.
+        on_epoch: Called with each epoch's record (progress, logging).
+        on_batch: Called as ``on_batch(batch_index, n_batches)`` (progress bars).
+        stop_after_epoch: Return after this epoch as if killed (tests of resumption).
+
+    Returns:
+        The :class:`FitResult`; ``model`` holds the best weights.
+    """
+    x_train, y_train = train
+    n = len(x_train)
+    n_batches = max(1, -(-n // batch_size))
+    extra_t = None if extra is None else tf.convert_to_tensor(extra)
+
+    @tf.function(reduce_retracing=True)
+    def train_step(xb: tf.Tensor, yb: tf.Tensor, eb: Any) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            loss = loss_fn(model, xb, yb, eb, True)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    @tf.function(reduce_retracing=True)
+    def eval_step(xb: tf.Tensor, yb: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        logits = model(xb, training=False)
+        loss = tf.keras.losses.sparse_categorical_crossentropy(yb, logits, from_logits=True)
+        hits = tf.cast(tf.equal(tf.argmax(logits, axis=1, output_type=yb.dtype), yb), tf.float32)
+        return tf.reduce_sum(loss), tf.reduce_sum(hits)
+
+    def evaluate(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        total_loss, total_hits = 0.0, 0.0
+        for i in range(0, len(x), 512):
+            l, h = eval_step(tf.convert_to_tensor(x[i : i + 512]), tf.convert_to_tensor(y[i : i + 512]))
+            total_loss, total_hits = total_loss + float(l), total_hits + float(h)
+        return total_loss / max(len(x), 1), total_hits / max(len(x), 1)
+
+    # Build optimizer slots before any restore so the checkpoint maps onto them.
+    optimizer.build(model.trainable_variables)
+    best_weights = [tf.Variable(v, trainable=False) for v in model.weights]
+    state = {"epoch": tf.Variable(0, dtype=tf.int64), "wait": tf.Variable(0, dtype=tf.int64),
+             "best_acc": tf.Variable(-1.0, dtype=tf.float64), "best_epoch": tf.Variable(0, dtype=tf.int64)}
+    ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, best=best_weights, **state)
+    manager = None
+    result = FitResult()
+    if checkpoint_dir is not None:
+        checkpoint_dir = Path(checkpoint_dir)
+        manager = tf.train.CheckpointManager(ckpt, str(checkpoint_dir), max_to_keep=1)
+        if manager.latest_checkpoint:
+            ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+            result.resumed_from = int(state["epoch"].numpy())
+            history_file = checkpoint_dir / "history.json"
+            if history_file.is_file():
+                result.history = json.loads(history_file.read_text())[: result.resumed_from]
+
+    for epoch in range(int(state["epoch"].numpy()) + 1, epochs + 1):
+        if patience is not None and int(state["wait"].numpy()) >= patience:
+            result.stopped_early = True
+            break
+        order = np.random.default_rng([seed, epoch]).permutation(n)
+        losses = []
+        for b in range(n_batches):
+            idx = order[b * batch_size : (b + 1) * batch_size]
+            eb = None if extra_t is None else tf.gather(extra_t, idx)
+            losses.append(float(train_step(tf.convert_to_tensor(x_train[idx]), tf.convert_to_tensor(y_train[idx]), eb)))
+            if on_batch is not None:
+                on_batch(b + 1, n_batches)
+        val_loss, val_acc = evaluate(*val)
+        record = {"epoch": epoch, "loss": float(np.mean(losses)), "val_loss": val_loss, "val_accuracy": val_acc}
+        result.history.append(record)
+        if val_acc > float(state["best_acc"].numpy()):
+            state["best_acc"].assign(val_acc)
+            state["best_epoch"].assign(epoch)
+            state["wait"].assign(0)
+            for dst, src in zip(best_weights, model.weights):
+                dst.assign(src)
+        else:
+            state["wait"].assign_add(1)
+        state["epoch"].assign(epoch)
+        if manager is not None:
+            manager.save(checkpoint_number=epoch)
+            atomic_write_json(checkpoint_dir / "history.json", result.history)
+        if on_epoch is not None:
+            on_epoch(record)
+        if stop_after_epoch is not None and epoch >= stop_after_epoch:
+            return result
+
+    for dst, src in zip(model.weights, best_weights):
+        dst.assign(src)
+    result.best_epoch = int(state["best_epoch"].numpy())
+    result.best_val_accuracy = float(state["best_acc"].numpy())
+    return result

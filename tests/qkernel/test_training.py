@@ -1,0 +1,61 @@
+"""The training loop: learns, selects on validation, and resumes a killed run exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from qkernel.config import load_params
+from qkernel.data import load_dataset
+from qkernel.registry import get_registry
+from qkernel.training import accuracy, fit
+
+
+@pytest.fixture(scope="module")
+def small():
+    return load_dataset(load_params(None, ["data.per_class=60", "data.test_per_class=30"]))
+
+
+def lenet(seed: int = 0) -> tf.keras.Model:
+    tf.keras.utils.set_random_seed(seed)
+    return get_registry().create("model", "lenet5", input_shape=(28, 28), num_classes=10)
+
+
+def train(data, epochs: int, ckpt: Path | None = None, stop_after: int | None = None):
+    model = lenet()
+    result = fit(model, (data.x["train"], data.y["train"]), (data.x["val"], data.y["val"]),
+                 epochs=epochs, batch_size=32, optimizer=tf.keras.optimizers.Adam(3e-3), seed=1,
+                 checkpoint_dir=ckpt, stop_after_epoch=stop_after)
+    return model, result
+
+
+def test_learns_well_above_chance(small) -> None:
+    model, result = train(small, epochs=4)
+    assert [r["epoch"] for r in result.history] == [1, 2, 3, 4]
+    assert result.history[-1]["loss"] < result.history[0]["loss"]
+    assert accuracy(model, small.x["test"], small.y["test"]) > 0.6  # chance is 0.1
+    assert result.best_val_accuracy == max(r["val_accuracy"] for r in result.history)
+
+
+def test_killed_run_resumes_to_the_same_weights(small, tmp_path: Path) -> None:
+    straight, full = train(small, epochs=3)
+    _, partial = train(small, epochs=3, ckpt=tmp_path, stop_after=1)
+    assert len(partial.history) == 1
+    resumed, rest = train(small, epochs=3, ckpt=tmp_path)
+    assert rest.resumed_from == 1 and len(rest.history) == 3
+    for got, want in zip(rest.history, full.history):
+        assert got == pytest.approx(want, rel=1e-5)
+    for a, b in zip(straight.weights, resumed.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_early_stopping_keeps_best_weights(small) -> None:
+    model = lenet()
+    result = fit(model, (small.x["train"], small.y["train"]), (small.x["val"], small.y["val"]),
+                 epochs=50, batch_size=32, optimizer=tf.keras.optimizers.Adam(3e-2), seed=0, patience=2)
+    assert result.stopped_early and len(result.history) < 50
+    assert result.best_epoch == 1 + int(np.argmax([r["val_accuracy"] for r in result.history]))
+    assert accuracy(model, small.x["val"], small.y["val"]) == pytest.approx(result.best_val_accuracy)
