@@ -24,6 +24,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Inspect and prepare datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+stage_app = typer.Typer(help="Single pipeline stages on fixed paths (what dvc.yaml runs).", no_args_is_help=True)
+app.add_typer(stage_app, name="stage")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -88,18 +90,68 @@ def print_data_summary(data: Any) -> None:
 @app.command()
 @friendly_errors
 def run(params: ParamsOpt = None, set_: SetOpt = None, data_dir: DataDirOpt = None) -> None:
-    """Run the main job on the configured data (default: the embedded mnist-5k).
+    """Run the main job: knowledge distillation on the configured data (default: embedded mnist-5k).
 
-    Prepares the dataset and writes it as a versioned artifact under data.out_dir.
+    Trains the teacher, then the quantum students (baseline and KD), and prints their test
+    accuracy beside the published figures. Outputs go to runs/<run-id>/.
     """
-    from qkernel.data import load_dataset, save_prepared
+    from flows.kd import check, kd_pipeline
 
-    p = _params(params, set_, data_dir)
-    with console.status(f"preparing {p.data.name}"):
-        data = load_dataset(p)
-        npz, meta = save_prepared(data, p.data.out_dir)
-    print_data_summary(data)
-    console.print(f"wrote {npz} and {meta}")
+    overrides = [*(set_ or []), *([f"data.data_dir={data_dir}"] if data_dir else [])]
+    p = load_params(params, overrides)
+    check(p)  # fail fast on bad parameters, before a Prefect server starts
+    result = kd_pipeline(overrides=overrides, params_file=str(params) if params else None)
+    print_kd_results(result)
+
+
+def print_kd_results(result: dict) -> None:
+    """Results table: ours beside the published accuracy, with parameter counts."""
+    from qkernel.report import results_rows
+
+    teacher = result.get("teacher")
+    if teacher:
+        console.print(f"teacher {teacher['model']}: {teacher['parameters']} parameters, "
+                      f"test accuracy {100 * teacher['test_accuracy']:.2f} %")
+    rows = results_rows(result["students"])
+    first = rows[0] if rows else {"dataset": "", "qubits": ""}
+    table = Table(title=f"quantum students on {first['dataset']}, {first['qubits']} qubits (test accuracy)",
+                  title_justify="left")
+    for col in ("student", "mode", "test %", "published %", "quantum / classical params"):
+        table.add_column(col, justify="left" if col in ("student", "mode") else "right")
+    for r in rows:
+        published = "—" if r["published_%"] is None else f"{r['published_%']:.1f}"
+        table.add_row(f"{r['reducer']}+{r['encoder']}", r["mode"], f"{r['test_accuracy_%']:.2f}", published,
+                      f"{r['quantum_params']} / {r['classical_params']}")
+    console.print(table)
+    console.print(f"report: {result['report']}")
+
+
+@app.command()
+@friendly_errors
+def ablation(params: ParamsOpt = None, set_: SetOpt = None, dask: Annotated[
+        str | None, typer.Option(help="Dask scheduler address (ablation.dask_address), e.g. tcp://host:8786.")] = None,
+) -> None:
+    """Run the ablation sweep (ablation.* in params) locally, or on a Dask cluster with --dask."""
+    from flows.kd import ablation as ablation_flow
+
+    overrides = [*(set_ or []), *([f"ablation.dask_address={dask}"] if dask else [])]
+    load_params(params, overrides)
+    result = ablation_flow(overrides=overrides, params_file=str(params) if params else None)
+    console.print(Path(result["summary"]).read_text())
+
+
+@app.command()
+@friendly_errors
+def serve(params: ParamsOpt = None, set_: SetOpt = None) -> None:
+    """Register the deployments (kd-default; nightly-ablation on ablation.schedule) and serve them.
+
+    Start a server first (`prefect server start`) and point PREFECT_API_URL at it to watch
+    runs and artifacts in the Prefect UI.
+    """
+    from flows.deployments import serve as serve_deployments
+
+    p = load_params(params, set_ or [])
+    serve_deployments(p, set_ or [])
 
 
 @data_app.command("list")
@@ -161,6 +213,59 @@ def plugins_cmd(params: ParamsOpt = None, set_: SetOpt = None) -> None:
     for info in get_registry(p.plugins.paths).all():
         table.add_row(info.kind, info.name, info.origin, info.description)
     console.print(table)
+
+
+PathOpt = Annotated[Path, typer.Option(help="Input or output path.")]
+
+
+def _prepared(p: Params) -> Path:
+    from qkernel.data import prepared_path
+
+    return prepared_path(p)
+
+
+@stage_app.command("teacher")
+@friendly_errors
+def stage_teacher(out: PathOpt = Path("results/teacher"), params: ParamsOpt = None, set_: SetOpt = None) -> None:
+    """Train the teacher on the prepared dataset; write weights, cached logits and metrics to OUT."""
+    from qkernel import kd
+
+    p = load_params(params, set_ or [])
+    m = kd.teacher_stage(p, _prepared(p), out)
+    console.print(f"teacher {m['model']}: val {m['val_accuracy']:.4f}, test {m['test_accuracy']:.4f} → {out}")
+
+
+@stage_app.command("students")
+@friendly_errors
+def stage_students(
+    out: PathOpt = Path("results/students"), teacher: PathOpt = Path("results/teacher"),
+    params: ParamsOpt = None, set_: SetOpt = None,
+) -> None:
+    """Fit the reducer and train every student mode in kd.modes; write them under OUT/<mode>-seed<seed>."""
+    from qkernel import kd
+
+    p = load_params(params, set_ or [])
+    reducer = kd.reducer_stage(p, _prepared(p), out / "reducer.npz")
+    for mode in p.kd.modes:
+        m = kd.student_stage(p, mode, p.seed, _prepared(p), teacher / "logits.npz", reducer, out / f"{mode}-seed{p.seed}")
+        console.print(f"{mode}: val {m['val_accuracy']:.4f}, test {m['test_accuracy']:.4f}")
+
+
+@stage_app.command("report")
+@friendly_errors
+def stage_report(
+    out: PathOpt = Path("results"), teacher: PathOpt = Path("results/teacher"),
+    students: PathOpt = Path("results/students"), params: ParamsOpt = None, set_: SetOpt = None,
+) -> None:
+    """Write OUT/metrics.json, OUT/plots/*.png and OUT/report.md from the teacher and student stages."""
+    import json
+
+    from flows.artifacts import publish_kd_report
+
+    p = load_params(params, set_ or [])
+    t = json.loads((teacher / "metrics.json").read_text()) if "kd" in p.kd.modes else None
+    results = [json.loads((students / f"{mode}-seed{p.seed}" / "metrics.json").read_text()) for mode in p.kd.modes]
+    console.print(f"wrote {publish_kd_report(p, t, results, out)}")
 
 
 def main() -> None:  # pragma: no cover - console-script shim

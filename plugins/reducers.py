@@ -52,6 +52,13 @@ class _Base:
     def fit(self, x_train: np.ndarray) -> None:
         """Stateless: nothing to fit."""
 
+    def state(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        if state:
+            raise InputError(f"{self.name}: stateless reducer got state {sorted(state)}")
+
     def _spatial(self, input_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
         h, w = input_shape[:2]
         gh, gw = grid(self.n_features)
@@ -138,6 +145,18 @@ class PCA(_Base):
         self.components = vt[: self.n_features]
         var = s**2
         self.explained_variance_ratio = var[: self.n_features] / var.sum()
+
+    def state(self) -> dict[str, np.ndarray]:
+        if self.components is None:
+            return {}
+        return {"mean": self.mean, "components": self.components, "explained_variance_ratio": self.explained_variance_ratio}
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        if set(state) != {"mean", "components", "explained_variance_ratio"} or len(state["components"]) != self.n_features:
+            raise InputError(f"pca: state must hold mean, components ({self.n_features} rows) and "
+                             f"explained_variance_ratio, got {sorted(state)}")
+        self.mean, self.components = state["mean"], state["components"]
+        self.explained_variance_ratio = state["explained_variance_ratio"]
 
     def layer(self, input_shape: tuple[int, ...]) -> tf.keras.layers.Layer:
         if self.components is None:

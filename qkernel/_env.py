@@ -18,6 +18,9 @@ DEFAULTS: dict[str, str] = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "1",
     "DVC_NO_ANALYTICS": "1",
+    # A fresh PREFECT_HOME migrates its database on first start (~15 s, more on a busy
+    # 2-core machine); Prefect's default 20 s start-up limit is too tight for that.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
 }
 
 

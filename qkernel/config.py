@@ -106,18 +106,109 @@ class PluginParams(_Strict):
     paths: tuple[Path, ...]
 
 
+PositiveInt = Annotated[int, Field(ge=1)]
+PositiveFloat = Annotated[float, Field(gt=0.0)]
+
+
+class TeacherParams(_Strict):
+    """The classical teacher (frozen during distillation).
+
+    Attributes:
+        model: Registered model plugin (``lenet5``, ``alexnet``, ``ensemble``).
+        options: Keyword options for the model factory.
+        epochs, batch_size, learning_rate: Adam training (the paper: 10 epochs, 128, 1e-3).
+        patience: Early stopping on validation accuracy (epochs without improvement).
+    """
+
+    model: str = Field(min_length=1)
+    options: dict[str, Any]
+    epochs: PositiveInt
+    batch_size: PositiveInt
+    learning_rate: PositiveFloat
+    patience: PositiveInt
+
+
+class StudentParams(_Strict):
+    """The quantum student: reducer → encoder → ansatz → readout → dense head.
+
+    Attributes:
+        n_qubits: Qubits of the circuit.
+        reducer, encoder, ansatz, backend: Registered plugin names.
+        reducer_options, encoder_options, ansatz_options, backend_options: Factory options.
+        depth: Ansatz layers.
+        readout: ``z`` (⟨Z_i⟩), ``xyz``, ``hermitian`` (trainable) or ``hermitian-fixed``.
+        epochs, batch_size, learning_rate, patience: Adam training with early stopping.
+    """
+
+    n_qubits: Annotated[int, Field(ge=1, le=16)]
+    reducer: str
+    reducer_options: dict[str, Any]
+    encoder: str
+    encoder_options: dict[str, Any]
+    ansatz: str
+    depth: PositiveInt
+    ansatz_options: dict[str, Any]
+    readout: Literal["z", "xyz", "hermitian", "hermitian-fixed"]
+    backend: str
+    backend_options: dict[str, Any]
+    epochs: PositiveInt
+    batch_size: PositiveInt
+    learning_rate: PositiveFloat
+    patience: PositiveInt
+
+
+class KDParams(_Strict):
+    """Knowledge distillation: ``L = α·T²·KL(teacher_T ‖ student_T) + (1−α)·CE``.
+
+    Attributes:
+        temperature: Softmax temperature ``T`` (> 0).
+        alpha: Weight ``α`` of the distillation term, in [0, 1].
+        modes: Students to train: ``baseline`` (CE only) and/or ``kd``.
+    """
+
+    temperature: PositiveFloat
+    alpha: Annotated[float, Field(ge=0.0, le=1.0)]
+    modes: tuple[Literal["baseline", "kd"], ...] = Field(min_length=1)
+
+
+class AblationParams(_Strict):
+    """The sweep of the ``ablation`` flow (every combination × seed is one run).
+
+    Attributes:
+        datasets, qubits, reducers, encoders, modes, seeds: The grid.
+        max_workers: Concurrent runs on the local task runner.
+        dask_address: Scheduler address of a Dask cluster (``tcp://host:8786``) to run on, or ``None``.
+        schedule: Cron schedule of the ``nightly-ablation`` deployment.
+    """
+
+    datasets: tuple[str, ...] = Field(min_length=1)
+    qubits: tuple[Annotated[int, Field(ge=1, le=16)], ...] = Field(min_length=1)
+    reducers: tuple[str, ...] = Field(min_length=1)
+    encoders: tuple[str, ...] = Field(min_length=1)
+    modes: tuple[Literal["baseline", "kd"], ...] = Field(min_length=1)
+    seeds: tuple[Annotated[int, Field(ge=0)], ...] = Field(min_length=1)
+    max_workers: PositiveInt
+    dask_address: str | None
+    schedule: str
+
+
 class Params(_Strict):
     """All parameters of a qdistill run.
 
     Attributes:
         seed: Seed for every random choice (splits, initialisations, shuffling).
-        data: See :class:`DataParams`.
-        plugins: See :class:`PluginParams`.
+        runs_dir: Where run outputs go (``<runs_dir>/<run-id>/``).
+        data, plugins, teacher, student, kd, ablation: See the section classes.
     """
 
     seed: Annotated[int, Field(ge=0)]
+    runs_dir: Path
     data: DataParams
     plugins: PluginParams
+    teacher: TeacherParams
+    student: StudentParams
+    kd: KDParams
+    ablation: AblationParams
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-able mapping (for reports, hooks and Prefect)."""

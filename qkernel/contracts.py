@@ -210,6 +210,12 @@ class Reducer(Protocol):
     def fit(self, x_train: np.ndarray) -> None:
         """Fit on training images only (e.g. PCA components); a no-op for stateless reducers."""
 
+    def state(self) -> dict[str, np.ndarray]:
+        """What :meth:`fit` learned, as named arrays (empty for stateless reducers)."""
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`state` returned, instead of fitting again."""
+
     def layer(self, input_shape: tuple[int, ...]) -> tf.keras.layers.Layer:
         """A Keras layer mapping ``(batch, *input_shape)`` images to ``(batch, n_features)``.
 

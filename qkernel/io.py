@@ -50,6 +50,34 @@ def atomic_save_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
+def read_npz(path: str | Path) -> dict[str, np.ndarray]:
+    """All arrays of an ``.npz`` artifact (pickled objects are refused)."""
+    with np.load(path, allow_pickle=False) as arrays:
+        return {k: arrays[k] for k in arrays.files}
+
+
+def save_weights(model: Any, path: str | Path) -> Path:
+    """A Keras model's variables (``model.weights``, in order) as an npz, written atomically."""
+    return atomic_save_npz(path, {f"{i:04d}": v.numpy() for i, v in enumerate(model.weights)})
+
+
+def load_weights(model: Any, path: str | Path) -> Any:
+    """Load weights written by :func:`save_weights` into a model of the same architecture.
+
+    Raises:
+        ValueError: if the number or shapes of the arrays do not match the model's variables.
+    """
+    arrays = read_npz(path)
+    values = [arrays[k] for k in sorted(arrays)]
+    if len(values) != len(model.weights):
+        raise ValueError(f"{path} holds {len(values)} arrays, the model has {len(model.weights)} variables")
+    for var, value in zip(model.weights, values):
+        if tuple(var.shape) != value.shape:
+            raise ValueError(f"{path}: array of shape {value.shape} for variable {var.name} of shape {tuple(var.shape)}")
+        var.assign(value)
+    return model
+
+
 def _json_default(obj: Any) -> Any:
     if isinstance(obj, np.generic):
         return obj.item()

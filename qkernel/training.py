@@ -23,6 +23,10 @@ import tensorflow as tf
 
 from qkernel.io import atomic_write_json
 
+# Each fit() traces fresh tf.functions for its model; TF's "retracing" warnings about that
+# are expected here and only confuse users.
+tf.get_logger().setLevel("ERROR")
+
 #: loss_fn(model, x_batch, y_batch, extra_batch, training) -> scalar loss tensor
 LossFn = Callable[[tf.keras.Model, tf.Tensor, tf.Tensor, Any, bool], tf.Tensor]
 
@@ -53,8 +57,11 @@ def cross_entropy_loss(model: tf.keras.Model, x: tf.Tensor, y: tf.Tensor, extra:
 
 
 def predict_logits(model: tf.keras.Model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    """Logits for ``x`` in batches (inference mode)."""
-    step = tf.function(lambda b: model(b, training=False), reduce_retracing=True)
+    """Logits for ``x`` in batches (inference mode); the traced function is cached on the model."""
+    step = getattr(model, "_qdistill_predict", None)
+    if step is None:
+        step = tf.function(lambda b: model(b, training=False), reduce_retracing=True)
+        model._qdistill_predict = step
     outs = [step(tf.convert_to_tensor(x[i : i + batch_size])).numpy() for i in range(0, len(x), batch_size)]
     return np.concatenate(outs) if outs else np.zeros((0, model.output_shape[-1]), np.float32)
 

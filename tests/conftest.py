@@ -12,6 +12,13 @@ import pytest
 
 import qkernel  # noqa: F401  (environment first)
 
+# Prefect binds its console log handler to the sys.stderr of the moment its logging is first
+# configured. Configure it now, while that is pytest's session-long stream, not a CliRunner
+# stream that a test closes (a later log line would then crash the interpreter).
+from prefect.logging.configuration import setup_logging  # noqa: E402
+
+setup_logging()
+
 
 @pytest.fixture(autouse=True)
 def isolated_keras_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -86,3 +93,12 @@ def writers():
         idx_gz=write_idx_gz, fashion=write_fashion, mnist_npz=write_mnist_npz,
         cifar_batch=write_cifar_batch, cifar=write_cifar, images=tiny_images,
     )
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """A real, temporary Prefect API server (Prefect's test harness), shared by the session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

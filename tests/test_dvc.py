@@ -27,7 +27,7 @@ def dvc_repo(tmp_path: Path) -> Path:
     repo.mkdir()
     for name in ("dvc.yaml", "params.yaml", ".dvcignore"):
         shutil.copy(ROOT / name, repo / name)
-    for src in ("qkernel", "plugins"):
+    for src in ("qkernel", "plugins", "flows"):
         shutil.copytree(ROOT / src, repo / src, ignore=shutil.ignore_patterns("__pycache__"))
     sh("git", "init", "-q", cwd=repo)
     sh("dvc", "init", "-q", cwd=repo)
@@ -37,12 +37,12 @@ def dvc_repo(tmp_path: Path) -> Path:
 
 
 def test_repro_then_status_up_to_date_then_nothing_to_do(dvc_repo: Path) -> None:
-    out = sh("dvc", "repro", cwd=dvc_repo)
+    out = sh("dvc", "repro", "prepare", cwd=dvc_repo)
     assert "Running stage 'prepare'" in out
     meta = json.loads((dvc_repo / "data/prepared/mnist-5k.json").read_text())
     assert sum(meta["sizes"].values()) == 5000
-    assert "up to date" in sh("dvc", "status", cwd=dvc_repo)
-    again = sh("dvc", "repro", cwd=dvc_repo)
+    assert "up to date" in sh("dvc", "status", "prepare", cwd=dvc_repo)
+    again = sh("dvc", "repro", "prepare", cwd=dvc_repo)
     assert "didn't change, skipping" in again and "Running stage" not in again
     # generated data stays out of git: DVC wrote the ignore entries
     ignored = (dvc_repo / "data/prepared/.gitignore").read_text().split()
@@ -50,10 +50,40 @@ def test_repro_then_status_up_to_date_then_nothing_to_do(dvc_repo: Path) -> None
 
 
 def test_param_change_reruns_the_stage(dvc_repo: Path) -> None:
-    sh("dvc", "repro", cwd=dvc_repo)
+    sh("dvc", "repro", "prepare", cwd=dvc_repo)
     params = (dvc_repo / "params.yaml").read_text().replace("per_class: null", "per_class: 20")
     (dvc_repo / "params.yaml").write_text(params)
-    assert "changed" in sh("dvc", "status", cwd=dvc_repo)
-    assert "Running stage 'prepare'" in sh("dvc", "repro", cwd=dvc_repo)
+    assert "changed" in sh("dvc", "status", "prepare", cwd=dvc_repo)
+    assert "Running stage 'prepare'" in sh("dvc", "repro", "prepare", cwd=dvc_repo)
     meta = json.loads((dvc_repo / "data/prepared/mnist-5k.json").read_text())
     assert meta["sizes"]["train"] == 180
+
+
+TINY = {"per_class: null": "per_class: 20", "test_per_class: null": "test_per_class: 10",
+        "n_qubits: 8": "n_qubits: 4", "depth: 5": "depth: 1"}
+
+
+def test_full_pipeline_matches_the_flow(dvc_repo: Path, tmp_path: Path, prefect_server) -> None:
+    text = (dvc_repo / "params.yaml").read_text()
+    for old, new in TINY.items():
+        text = text.replace(old, new, 1)
+    text = text.replace("epochs: 30 ", "epochs: 2 ", 1).replace("epochs: 40", "epochs: 2")
+    (dvc_repo / "params.yaml").write_text(text)
+    out = sh("dvc", "repro", cwd=dvc_repo)
+    for stage in ("prepare", "teacher", "students", "report"):
+        assert f"Running stage '{stage}'" in out
+    assert "up to date" in sh("dvc", "status", cwd=dvc_repo)
+    metrics = json.loads((dvc_repo / "results/metrics.json").read_text())
+    assert (dvc_repo / "results/report.md").is_file() and (dvc_repo / "results/plots/training_curves.png").is_file()
+    shown = sh("dvc", "metrics", "show", cwd=dvc_repo)
+    assert "test_accuracy" in shown
+
+    from flows.kd import kd_pipeline
+
+    flow = kd_pipeline(params_file=str(dvc_repo / "params.yaml"),
+                       overrides=[f"runs_dir={tmp_path / 'runs'}", f"data.out_dir={tmp_path / 'data'}"])
+    assert metrics["teacher"]["test_accuracy"] == pytest.approx(flow["teacher"]["test_accuracy"])
+    by_mode = {s["mode"]: s for s in flow["students"]}
+    for s in metrics["students"]:
+        assert s["test_accuracy"] == pytest.approx(by_mode[s["mode"]]["test_accuracy"])
+        assert s["val_accuracy"] == pytest.approx(by_mode[s["mode"]]["val_accuracy"])

@@ -1,20 +1,21 @@
-"""Built-in circuit-execution backends: ``tfq`` (differentiable), ``qsim`` and ``cirq`` (reference).
+"""Built-in circuit-execution backends: ``native`` and ``tfq`` (differentiable), ``qsim`` and ``cirq`` (reference).
 
-The native TF kernel registers itself elsewhere. Heavy simulator packages
+``native`` is qkernel's own kernel (the default for training). Heavy simulator packages
 (``tensorflow_quantum``, ``qsimcirq``) are imported only when a backend is constructed.
 """
 
 from __future__ import annotations
 
 from .cirq_sim import CirqBackend
+from .native import NativeBackend
 from .qsim import QSimBackend
 from .tfq import TFQBackend
 from qkernel.hookspecs import hookimpl
 
-__all__ = ["CirqBackend", "QSimBackend", "TFQBackend", "register_backends"]
+__all__ = ["CirqBackend", "NativeBackend", "QSimBackend", "TFQBackend", "register_backends"]
 
 
 @hookimpl
 def register_backends() -> list[type]:
     """The built-in simulator backends."""
-    return [TFQBackend, QSimBackend, CirqBackend]
+    return [NativeBackend, TFQBackend, QSimBackend, CirqBackend]

@@ -169,17 +169,23 @@ def prepare(source: DatasetSource, raw: RawDataset, params: DataParams, seed: in
     return data
 
 
-def save_prepared(data: PreparedDataset, out_dir: Path) -> tuple[Path, Path]:
-    """Write ``<out_dir>/<name>.npz`` and ``<name>.json`` (metadata with content hashes), atomically.
+def save_prepared(data: PreparedDataset, out_dir: Path, stem: str | None = None) -> tuple[Path, Path]:
+    """Write ``<out_dir>/<stem>.npz`` and ``<stem>.json`` (metadata with content hashes), atomically.
+
+    Args:
+        data: The prepared dataset.
+        out_dir: Destination folder.
+        stem: File name without suffix (default: the dataset name).
 
     Returns:
         The two paths.
     """
+    stem = stem or data.name
     arrays = {f"{k}_{s}": getattr(data, k)[s] for k in ("x", "y") for s in SPLITS}
-    npz = atomic_save_npz(Path(out_dir) / f"{data.name}.npz", arrays)
+    npz = atomic_save_npz(Path(out_dir) / f"{stem}.npz", arrays)
     meta = dict(data.meta)
     meta["sha256"] = {name: _array_hash(a) for name, a in arrays.items()}
-    meta_path = atomic_write_json(Path(out_dir) / f"{data.name}.json", meta)
+    meta_path = atomic_write_json(Path(out_dir) / f"{stem}.json", meta)
     return npz, meta_path
 
 

@@ -37,11 +37,20 @@ def test_data_show_mnist_5k() -> None:
     assert "3600" in result.output and "1000" in result.output and "5000 images" in result.output
 
 
-def test_run_writes_the_prepared_dataset(tmp_path: Path) -> None:
-    result = invoke("run", "-S", f"data.out_dir={tmp_path}", "-S", "data.per_class=30")
+def test_data_prepare_writes_the_versioned_artifact(tmp_path: Path) -> None:
+    result = invoke("data", "prepare", "-S", f"data.out_dir={tmp_path}", "-S", "data.per_class=30")
     assert result.exit_code == 0, result.output
     meta = json.loads((tmp_path / "mnist-5k.json").read_text())
     assert meta["sizes"] == {"train": 270, "val": 30, "test": 1000} and len(meta["sha256"]) == 6
+
+
+def test_run_prints_students_beside_published(prefect_server, tmp_path: Path) -> None:
+    result = invoke("run", "-S", "data.per_class=20", "-S", "data.test_per_class=10", "-S", "student.n_qubits=4",
+                    "-S", "student.depth=1", "-S", "student.epochs=1", "-S", "teacher.epochs=1",
+                    "-S", f"runs_dir={tmp_path}", "-S", f"data.out_dir={tmp_path / 'data'}")
+    assert result.exit_code == 0, result.output
+    assert "baseline" in result.output and "kd" in result.output and "78.0" in result.output
+    assert "report:" in result.output and list(tmp_path.glob("kd-*/report.md"))
 
 
 def test_plugins_lists_kind_name_origin() -> None:
@@ -54,6 +63,8 @@ def test_plugins_lists_kind_name_origin() -> None:
     [
         (("data", "show", "nope"), "unknown dataset 'nope'"),
         (("run", "-S", "data.val_fraction=2"), "data.val_fraction"),
+        (("run", "-S", "kd.alpha=-0.1"), "kd.alpha"),
+        (("run", "-S", "teacher.model=vgg"), "unknown model 'vgg'"),
         (("data", "show", "cifar10", "-S", "data.download=false"), "not found. Tried"),
     ],
 )
