@@ -210,6 +210,7 @@ def plugins_cmd(params: ParamsOpt = None, set_: SetOpt = None) -> None:
 
     p = _params(params, set_)
     table = Table("kind", "name", "origin", "description")
+    table.columns[2].overflow = "fold"  # file paths are shown whole, wrapped
     for info in get_registry(p.plugins.paths).all():
         table.add_row(info.kind, info.name, info.origin, info.description)
     console.print(table)

@@ -72,3 +72,44 @@ def test_errors_exit_non_zero_with_a_message(args: tuple[str, ...], message: str
     result = runner.invoke(app, list(args))
     assert result.exit_code == 2
     assert message in result.output and "Traceback" not in result.output
+
+
+USER_ENCODER = '''
+"""A user's encoder, from a plugin folder: RX angle encoding, features scaled by 1/2."""
+from plugins.encoders import AngleEncoder
+from qkernel.hookspecs import hookimpl
+
+
+class HalfAngleX(AngleEncoder):
+    """Angle encoding about X with half-scaled features (a user plugin)."""
+
+    name = "half-angle-x"
+
+    def __init__(self, n_qubits, **options):
+        super().__init__(n_qubits, axis="x", scale=0.5, **options)
+
+
+@hookimpl
+def register_encoders():
+    return [HalfAngleX]
+'''
+
+
+def test_user_folder_plugin_is_listed_with_its_origin_and_usable_by_name(tmp_path: Path) -> None:
+    from qkernel.registry import get_registry
+    from qkernel.testing import check_plugin
+
+    folder = tmp_path / "my_plugins"
+    folder.mkdir()
+    (folder / "half_angle.py").write_text(USER_ENCODER)
+    result = invoke("plugins", "-S", f"plugins.paths=[{folder}]")
+    assert result.exit_code == 0
+    rows = [row.split("│") for row in result.output.splitlines() if row.count("│") == 5]
+    start = next(i for i, cells in enumerate(rows) if cells[2].strip() == "half-angle-x")
+    assert rows[start][1].strip() == "encoder"
+    cells = [rows[start]] + [c for c in rows[start + 1 :]][: next(
+        (i for i, c in enumerate(rows[start + 1 :]) if c[1].strip()), len(rows))]
+    assert "".join(c[3].strip() for c in cells) == str(folder / "half_angle.py")
+    registry = get_registry([folder])
+    assert registry.get("encoder", "half-angle-x").origin == str(folder / "half_angle.py")
+    check_plugin("encoder", "half-angle-x", registry)  # the conformance helper a plugin author runs

@@ -9,7 +9,7 @@ import sympy
 
 import qkernel  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 import tensorflow as tf
-from qkernel.bench_kernel import benchmark_train_step, reference_circuit
+from qkernel.bench.kernel import benchmark_train_step, reference_circuit
 from qkernel.errors import InputError, UnsupportedGateError
 from qkernel.kernel import CompiledCircuit, compile_circuit
 
