@@ -216,6 +216,60 @@ def plugins_cmd(params: ParamsOpt = None, set_: SetOpt = None) -> None:
     console.print(table)
 
 
+def bench_table(rows: list[dict[str, Any]]) -> Table:
+    """The ``qdistill bench`` results as a rich table (fits in 80 columns)."""
+    from qkernel.bench import format_rows
+
+    columns, cells = format_rows(rows)
+    table = Table(title="samples/s (batch ÷ median step); ×: native ÷ other", title_justify="left")
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("encoder", "backend") else "right", no_wrap=True)
+    previous = None
+    for row in cells:
+        group = ("eval",) if row[3].endswith(" eval") else tuple(row[:3])  # train: qubits, encoder, batch
+        if previous is not None and group != previous:
+            table.add_section()
+        previous = group
+        table.add_row(*row)
+    return table
+
+
+@app.command()
+@friendly_errors
+def bench(
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Also write the rows as JSON to this file.", dir_okay=False)
+    ] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="Batch 256 only, fewer timed steps.")] = False,
+) -> None:
+    """Train-step throughput of the student's quantum part: native vs TFQ vs PennyLane, plus qsim eval.
+
+    One step: features → encoder (amplitude, angle) → hardware_efficient
+    (depth 5) → ⟨Z⟩ each → sum → gradients to the weights and the features,
+    on 4 and 8 qubits at batch 256 and 1024 (a few minutes; --quick: 256).
+    PennyLane rows need the bench extra: pip install -e ".\\[bench]".
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from qkernel.bench import run_benchmarks
+    from qkernel.io import atomic_write_json
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("loading backends", total=None)
+        rows = run_benchmarks(
+            batches=(256,) if quick else (256, 1024),
+            time_budget=0.5 if quick else 2.0,
+            min_steps=1 if quick else 2,
+            progress=lambda label, done, total: bar.update(task, description=label, completed=done, total=total),
+        )
+    console.print(bench_table(rows))
+    for note in dict.fromkeys(r["note"] for r in rows if r["note"]):
+        console.print(f"note: {note}", highlight=False, markup=False)
+    if json_path is not None:
+        console.print(f"wrote {atomic_write_json(json_path, rows)}")
+
+
 PathOpt = Annotated[Path, typer.Option(help="Input or output path.")]
 
 

@@ -75,7 +75,7 @@ SUPPORTED_FAMILIES = (
 )
 
 #: Largest Kronecker block of one-qubit gates applied as one matmul. Four qubits (16x16)
-#: measured fastest on the 8-qubit reference step (qkernel.bench_kernel, B=256, no XLA:
+#: measured fastest on the 8-qubit reference step (qkernel.bench.kernel, B=256, no XLA:
 #: blocks of 2 ~20k samples/s, 3 ~23k, 4 ~28-33k, 8 i.e. one 256x256 matmul ~14k).
 _MAX_BLOCK_QUBITS = 4
 
