@@ -153,8 +153,10 @@ def fit(
             ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
             result.resumed_from = int(state["epoch"].numpy())
             history_file = checkpoint_dir / "history.json"
-            if history_file.is_file():
-                result.history = json.loads(history_file.read_text())[: result.resumed_from]
+            history = json.loads(history_file.read_text()) if history_file.is_file() else []
+            if len(history) < result.resumed_from:
+                raise RuntimeError(f"{history_file} has {len(history)} epochs, the checkpoint {result.resumed_from}")
+            result.history = history[: result.resumed_from]
 
     for epoch in range(int(state["epoch"].numpy()) + 1, epochs + 1):
         if patience is not None and int(state["wait"].numpy()) >= patience:
@@ -181,8 +183,10 @@ def fit(
             state["wait"].assign_add(1)
         state["epoch"].assign(epoch)
         if manager is not None:
-            manager.save(checkpoint_number=epoch)
+            # History first: a kill between the two writes then leaves a history at least as
+            # long as the checkpoint's epoch, and resumption truncates it to that epoch.
             atomic_write_json(checkpoint_dir / "history.json", result.history)
+            manager.save(checkpoint_number=epoch)
         if on_epoch is not None:
             on_epoch(record)
         if stop_after_epoch is not None and epoch >= stop_after_epoch:

@@ -99,7 +99,7 @@ def test_killed_training_resumes_from_checkpoint_to_the_same_metrics(prefect_ser
     from flows.kd import kd_pipeline, run_dir
     from qkernel.config import load_params
 
-    long = ["student.epochs=4", "kd.modes=[baseline]"]
+    long = ["student.epochs=15", "student.patience=20", "kd.modes=[baseline]"]
     reference = kd_pipeline(overrides=tiny(tmp_path / "ref", *long))["students"][0]
 
     overrides = tiny(tmp_path / "killed", *long)
@@ -114,7 +114,7 @@ def test_killed_training_resumes_from_checkpoint_to_the_same_metrics(prefect_ser
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     history = json.loads((ckpt.parent / "history.json").read_text())
-    assert 1 <= len(history) < 4, "the run was not killed mid-way"
+    assert 1 <= len(history) < 15, "the run was not killed mid-way"
 
     resumed = kd_pipeline(overrides=overrides)["students"][0]
     assert resumed["test_accuracy"] == pytest.approx(reference["test_accuracy"])
