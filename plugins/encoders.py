@@ -183,7 +183,30 @@ class AmplitudeEncoder(_EncoderBase):
         return stateprep.l2_normalize(self._nonzero_features(features))
 
 
-class AngleEncoder(_EncoderBase):
+class _ScaledAngles(_EncoderBase):
+    """Encoders whose symbol values are the features times the option ``scale``."""
+
+    def __init__(self, n_qubits: int, **options: Any) -> None:
+        super().__init__(n_qubits, **options)
+        self.scale = float(self.options["scale"])
+        if not np.isfinite(self.scale) or self.scale == 0:
+            raise ConfigError(f"{self.name} encoder: option scale must be finite and nonzero; got {self.scale!r}")
+
+    def symbol_values(self, features: tf.Tensor) -> tf.Tensor:
+        """``scale · features``, columns in feature order.
+
+        Raises:
+            qkernel.errors.InputError: wrong width or non-finite values.
+        """
+        x = self._features(features)
+        return x * tf.constant(self.scale, dtype=x.dtype)
+
+    def state(self, features: tf.Tensor) -> None:
+        """``None``: the state is prepared by :meth:`circuit`."""
+        return None
+
+
+class AngleEncoder(_ScaledAngles):
     """Angle encoding: one feature per qubit, used as a single-qubit rotation angle.
 
     ``n_features = n_qubits``; qubit ``i`` gets ``R_axis(scale · x_i)|0⟩`` with
@@ -211,9 +234,6 @@ class AngleEncoder(_EncoderBase):
         self.axis = str(self.options["axis"]).lower()
         if self.axis not in self._GATES:
             raise ConfigError(f"{self.name} encoder: option axis must be 'x', 'y' or 'z'; got {self.options['axis']!r}")
-        self.scale = float(self.options["scale"])
-        if not np.isfinite(self.scale) or self.scale == 0:
-            raise ConfigError(f"{self.name} encoder: option scale must be finite and nonzero; got {self.scale!r}")
         self.n_features = self.n_qubits
 
     def circuit(self, qubits: Sequence[cirq.Qid]) -> cirq.Circuit:
@@ -226,21 +246,7 @@ class AngleEncoder(_EncoderBase):
         circuit.append(gate(s).on(q) for q, s in zip(qubits, self.symbols()))
         return circuit
 
-    def symbol_values(self, features: tf.Tensor) -> tf.Tensor:
-        """``scale · features`` ``(B, n_qubits)``.
-
-        Raises:
-            qkernel.errors.InputError: wrong width or non-finite values.
-        """
-        x = self._features(features)
-        return x * tf.constant(self.scale, dtype=x.dtype)
-
-    def state(self, features: tf.Tensor) -> None:
-        """``None``: the state is prepared by :meth:`circuit`."""
-        return None
-
-
-class QubitEncoder(_EncoderBase):
+class QubitEncoder(_ScaledAngles):
     """Qubit (dense angle) encoding: two features per qubit set its Bloch-sphere angles.
 
     ``n_features = 2 · n_qubits`` and qubit ``i`` is prepared as
@@ -260,9 +266,6 @@ class QubitEncoder(_EncoderBase):
 
     def __init__(self, n_qubits: int, **options: Any) -> None:
         super().__init__(n_qubits, **options)
-        self.scale = float(self.options["scale"])
-        if not np.isfinite(self.scale) or self.scale == 0:
-            raise ConfigError(f"{self.name} encoder: option scale must be finite and nonzero; got {self.scale!r}")
         self.n_features = 2 * self.n_qubits
 
     def circuit(self, qubits: Sequence[cirq.Qid]) -> cirq.Circuit:
@@ -273,20 +276,6 @@ class QubitEncoder(_EncoderBase):
             [cirq.ry(s[2 * i]).on(q) for i, q in enumerate(qubits)]
             + [cirq.rz(s[2 * i + 1]).on(q) for i, q in enumerate(qubits)]
         )
-
-    def symbol_values(self, features: tf.Tensor) -> tf.Tensor:
-        """``scale · features`` ``(B, 2·n_qubits)``, columns ``x_0, x_1, …`` as given.
-
-        Raises:
-            qkernel.errors.InputError: wrong width or non-finite values.
-        """
-        x = self._features(features)
-        return x * tf.constant(self.scale, dtype=x.dtype)
-
-    def state(self, features: tf.Tensor) -> None:
-        """``None``: the state is prepared by :meth:`circuit`."""
-        return None
-
 
 @hookimpl
 def register_encoders() -> list[type]:

@@ -112,9 +112,22 @@ class SweepBackend:
         self._executions = 0
         self._shots = 0
 
+    _simulator: Any  # a cirq.SimulatesExpectationValues, set by subclasses
+
     def _executor(self, program: Program) -> Callable[[list[cirq.ParamResolver]], np.ndarray]:
-        """Return ``evaluate(resolvers) -> (len(resolvers), M)`` float64 for ``program``."""
-        raise NotImplementedError
+        """Return ``evaluate(resolvers) -> (len(resolvers), M)`` float64 for ``program``.
+
+        Default: exact expectation values of the whole sweep from ``self._simulator``.
+        """
+
+        def exact(resolvers: list[cirq.ParamResolver]) -> np.ndarray:
+            values = self._simulator.simulate_expectation_values_sweep(
+                program.circuit, list(program.observables), resolvers, qubit_order=program.qubits
+            )
+            self._executions += len(resolvers)
+            return np.real(np.asarray(values))
+
+        return exact
 
     def compile(self, encoder: Encoder, ansatz: Ansatz, observables: Sequence[cirq.PauliSum]) -> Any:
         """Build ``fn(features, weights) -> (B, len(observables))`` float32 (see the Backend contract)."""
@@ -160,13 +173,3 @@ class CirqBackend(SweepBackend):
     def __init__(self, seed: int | None = None) -> None:
         super().__init__()
         self._simulator = cirq.Simulator(dtype=np.complex128, seed=seed)
-
-    def _executor(self, program: Program) -> Callable[[list[cirq.ParamResolver]], np.ndarray]:
-        def evaluate(resolvers: list[cirq.ParamResolver]) -> np.ndarray:
-            values = self._simulator.simulate_expectation_values_sweep(
-                program.circuit, list(program.observables), resolvers, qubit_order=program.qubits
-            )
-            self._executions += len(resolvers)
-            return np.real(np.asarray(values))
-
-        return evaluate

@@ -79,15 +79,7 @@ class QSimBackend(SweepBackend):
 
     def _executor(self, program: Program) -> Callable[[list[cirq.ParamResolver]], np.ndarray]:
         if self.shots is None:
-
-            def exact(resolvers: list[cirq.ParamResolver]) -> np.ndarray:
-                values = self._simulator.simulate_expectation_values_sweep(
-                    program.circuit, list(program.observables), resolvers, qubit_order=program.qubits
-                )
-                self._executions += len(resolvers)
-                return np.real(np.asarray(values))
-
-            return exact
+            return super()._executor(program)
 
         plan = measurement_plan(program.observables, program.qubits)
         circuits = [program.circuit + plan.measurement_circuit(s, key="m") for s in range(len(plan.settings))]
