@@ -37,6 +37,8 @@ def _native(n_qubits: int, encoder: str):
 
 
 def test_tiny_run_returns_well_formed_rows_with_positive_throughput_and_ratios() -> None:
+    pytest.importorskip("pennylane")  # the [bench] extra (.ci/run installs it)
+    pytest.importorskip("torch")
     seen = []
     rows = run_benchmarks(qubits=(2,), batches=(8,), steps=1, progress=lambda *args: seen.append(args),
                           backend_options={"native": {"jit_compile": False}})  # no XLA compile time
@@ -81,7 +83,7 @@ def test_require_names_the_extra_when_an_import_fails(monkeypatch: pytest.Monkey
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", fake_import)
-    with pytest.raises(pennylane_ref.ReferenceUnavailableError, match=r'pennylane is missing.*pip install -e "\.\[bench\]"'):
+    with pytest.raises(pennylane_ref.ReferenceUnavailableError, match=r'(pennylane|torch) is missing.*pip install -e "\.\[bench\]"'):
         pennylane_ref.require()
 
 
