@@ -56,6 +56,29 @@ class EpochProgress:
             update_progress_artifact(self.artifact, 100.0)
 
 
+class StepProgress:
+    """Progress of a loop of ``total`` steps: terminal bar and a Prefect progress artifact (~1 % resolution)."""
+
+    def __init__(self, label: str, total: int) -> None:
+        self.total = total
+        self.bar = tqdm(total=total, desc=label, unit="step", leave=False, disable=None)
+        self.artifact = create_progress_artifact(0.0, description=label) if _in_run() else None
+        self._shown = 0.0
+
+    def update(self, step: int, **postfix: float) -> None:
+        self.bar.update(step - self.bar.n)
+        self.bar.set_postfix({k: f"{v:.3f}" for k, v in postfix.items()})
+        percent = 100.0 * step / self.total
+        if self.artifact is not None and percent - self._shown >= 1.0:
+            update_progress_artifact(self.artifact, percent)
+            self._shown = percent
+
+    def close(self) -> None:
+        self.bar.close()
+        if self.artifact is not None:
+            update_progress_artifact(self.artifact, 100.0)
+
+
 def _image(path: Path, key: str, description: str) -> None:
     uri = "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
     create_image_artifact(image_url=uri, key=_key(key), description=description)
@@ -150,3 +173,50 @@ def publish_ablation(p: Params, results: list[dict[str, Any]], out: Path) -> Pat
     if _in_run():
         create_table_artifact(rows, key=_key(f"ablation-{out.name}"), description="ablation: mean ± std over seeds")
     return path
+
+
+def publish_dd_report(p: Params, results: list[dict[str, Any]], out: Path, distilled_dir: Path | None = None) -> Path:
+    """Image grids, learned rates, outer loss, accuracy/cost tables and ``report.md``; artifacts when in a run.
+
+    Distilled sets are read from ``<distilled_dir>/<label>/distilled.npz`` (default ``out``).
+    """
+    from qkernel import dd_report
+    from qkernel.dd_stages import load_distilled
+    from qkernel.registry import get_registry
+
+    class_names = get_registry(p.plugins.paths).create("dataset", p.data.name).class_names
+    if p.data.classes:
+        class_names = tuple(class_names[c] for c in p.data.classes)
+    plots = out / "plots"
+    grids, rates, histories = [], {}, {}
+    for r in results:
+        d = load_distilled(Path(distilled_dir or out) / r["label"] / "distilled.npz")
+        grids.append(dd_report.plot_image_grid(d.images, d.labels, class_names, f"distilled for {r['label']}",
+                                               plots / f"images_{r['label']}.png"))
+        rates[r["label"]] = d.learning_rates
+        histories[r["label"]] = d.history
+    lr_plot = dd_report.plot_learning_rates(rates, p.dd.steps, plots / "learning_rates.png")
+    loss_plot = dd_report.plot_outer_loss(histories, plots / "outer_loss.png")
+    dd = p.dd
+    settings = {"dataset": p.data.name, "images_per_class": dd.images_per_class, "image_init": dd.image_init,
+                "init": dd.init, "inner_steps": f"{dd.steps} x {dd.epochs} epochs", "lr_init": dd.lr_init,
+                "outer_steps": dd.outer_steps, "outer_lr": dd.outer_lr, "real_batch": dd.real_batch,
+                "eval_inits": dd.eval.inits, "shots": dd.eval.shots, "seed": p.seed}
+    report = dd_report.write_dd_report(
+        out, title=f"Dataset distillation: {p.data.name}, {dd.images_per_class} images per class",
+        results=results, settings=settings,
+        images=[str(Path("plots") / f.name) for f in (*grids, lr_plot, loss_plot)],
+    )
+    if _in_run():
+        create_table_artifact(dd_report.accuracy_rows(results), key=_key(f"dd-accuracy-{out.name}"),
+                              description="test accuracy: distilled vs random real vs full set")
+        costs = dd_report.cost_rows(results)
+        if costs:
+            create_table_artifact(costs, key=_key(f"dd-cost-{out.name}"), description="quantum cost of training")
+        create_markdown_artifact(report.read_text().split("![")[0], key=_key(f"dd-report-{out.name}"),
+                                 description=f"report.md of {out}")
+        for f in grids:
+            _image(f, f"dd-{f.stem}-{out.name}", "distilled images, one row per class")
+        _image(lr_plot, f"dd-learning-rates-{out.name}", "learned inner learning rates")
+        _image(loss_plot, f"dd-outer-loss-{out.name}", "outer loss per step")
+    return report

@@ -89,19 +89,63 @@ def print_data_summary(data: Any) -> None:
 
 @app.command()
 @friendly_errors
-def run(params: ParamsOpt = None, set_: SetOpt = None, data_dir: DataDirOpt = None) -> None:
-    """Run the main job: knowledge distillation on the configured data (default: embedded mnist-5k).
+def run(
+    params: ParamsOpt = None, set_: SetOpt = None, data_dir: DataDirOpt = None,
+    skip_dd: Annotated[bool, typer.Option("--skip-dd", help="Knowledge distillation only.")] = False,
+) -> None:
+    """Run the main job on the configured data (default: embedded mnist-5k): KD, then dataset distillation.
 
-    Trains the teacher, then the quantum students (baseline and KD), and prints their test
-    accuracy beside the published figures. Outputs go to runs/<run-id>/.
+    Knowledge distillation trains the teacher, then the quantum students (baseline
+    and KD). Dataset distillation then learns dd.images_per_class synthetic images
+    per class for each dd.models entry (quantum LeNet, trainable and fixed Hermitian
+    readout; classical LeNet) and scores models trained on them against random real
+    images and the full set. Accuracies are printed beside the published figures;
+    outputs go to runs/<run-id>/.
     """
+    from flows.dd import check as check_dd
+    from flows.dd import dd_pipeline
     from flows.kd import check, kd_pipeline
 
     overrides = [*(set_ or []), *([f"data.data_dir={data_dir}"] if data_dir else [])]
     p = load_params(params, overrides)
     check(p)  # fail fast on bad parameters, before a Prefect server starts
-    result = kd_pipeline(overrides=overrides, params_file=str(params) if params else None)
-    print_kd_results(result)
+    if not skip_dd:
+        check_dd(p)
+    params_file = str(params) if params else None
+    print_kd_results(kd_pipeline(overrides=overrides, params_file=params_file))
+    if not skip_dd:
+        print_dd_results(dd_pipeline(overrides=overrides, params_file=params_file))
+
+
+@app.command("dd")
+@friendly_errors
+def dd_cmd(params: ParamsOpt = None, set_: SetOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Dataset distillation only (the dd_pipeline flow; dd.* in params)."""
+    from flows.dd import check, dd_pipeline
+
+    overrides = [*(set_ or []), *([f"data.data_dir={data_dir}"] if data_dir else [])]
+    check(load_params(params, overrides))
+    print_dd_results(dd_pipeline(overrides=overrides, params_file=str(params) if params else None))
+
+
+def print_dd_results(result: dict) -> None:
+    """Distilled vs random real vs full set, per model, with the quantum cost reduction."""
+    from qkernel.dd_report import accuracy_rows, cost_rows
+
+    rows = accuracy_rows(result["models"])
+    first = result["models"][0] if result["models"] else {"dataset": "", "images_per_class": ""}
+    table = Table(title=f"dataset distillation on {first['dataset']}, {first['images_per_class']} images per class "
+                        "(test %, mean ± std over inits)", title_justify="left")
+    for col in ("model", "distilled", "random real", "full set", "published"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for r in rows:
+        published = "—" if r["published_distilled_%"] is None else f"{r['published_distilled_%']:.1f}"
+        table.add_row(r["model"], r["distilled_%"], r["random_real_%"], r["full_set_%"], published)
+    console.print(table)
+    for c in cost_rows(result["models"]):
+        console.print(f"{c['model']}: training on the distilled set needs {c['sim_executions_distilled']:,} circuit "
+                      f"executions vs {c['sim_executions_full']:,} on the full set ({c['reduction_x']}× fewer)")
+    console.print(f"report: {result['report']}")
 
 
 def print_kd_results(result: dict) -> None:
@@ -216,6 +260,79 @@ def plugins_cmd(params: ParamsOpt = None, set_: SetOpt = None) -> None:
     console.print(table)
 
 
+@app.command("evaluate")
+@friendly_errors
+def evaluate_hardware_cmd(
+    run_id: Annotated[str, typer.Argument(
+        metavar="RUN_ID", help="A run name under runs_dir (or a unique prefix), a run folder, or a student folder.")],
+    backend: Annotated[str, typer.Option(help="Where the circuits run: google (Google processors).")] = "google",
+    processor: Annotated[str, typer.Option(
+        help="rainbow or weber on the offline Quantum Virtual Machine, or an Engine processor with --project.")] = "weber",
+    project: Annotated[str | None, typer.Option(
+        help="Google Cloud project: run on Quantum Engine (application-default credentials) instead of the QVM.")] = None,
+    shots: Annotated[int, typer.Option(min=1, help="Repetitions per test image.")] = 1000,
+    limit: Annotated[int, typer.Option(min=1, help="Test images evaluated (a seeded random subset).")] = 100,
+    mode: Annotated[str, typer.Option(help="Which student of the run: kd or baseline.")] = "kd",
+    student_seed: Annotated[int | None, typer.Option(help="The student's seed, if the run has several.")] = None,
+    gateset: Annotated[str, typer.Option(help="Two-qubit gate compiled to: sqrt_iswap or cz.")] = "sqrt_iswap",
+    mitigate_readout: Annotated[bool, typer.Option(
+        "--mitigate-readout", help="Measure readout errors (one extra job) and correct the estimates.")] = False,
+    noise: Annotated[bool, typer.Option(help="QVM only: --no-noise samples the same compiled circuits noiselessly.")] = True,
+    batch_size: Annotated[int, typer.Option(min=1, help="Test images per job (one parameter sweep each).")] = 100,
+    params: ParamsOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Accuracy of a trained KD student on a Google processor, beside its exact accuracy.
+
+    RUN_ID: the run `qdistill run` wrote, by name under runs_dir
+    (kd-mnist-5k-4q-fc-amplitude-<hash>, or a unique prefix such as
+    kd-mnist-5k-4q), a run folder, or a student folder (.../students/kd-seed0).
+
+    Without --project: offline, on the processor's Quantum Virtual Machine
+    (calibration-based noise). With --project: Google Quantum Engine, with
+    application-default credentials (gcloud auth application-default login).
+
+    Prints both accuracies, the compiled circuit's depth, two-qubit gates and
+    qubits, and the jobs, circuits and shots used; writes them to the student's
+    hardware/ folder. Runs trained before params.json was saved need the -p/-S
+    parameters of their training.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from qkernel.hardware.evaluate import evaluate_student, load_run, write_report
+
+    if backend != "google":
+        raise QDistillError(f"unknown evaluation backend {backend!r}; available: google")
+    p = load_params(params, set_ or [])
+    student = load_run(run_id, p, set_ or [], mode=mode, seed=student_seed)
+    console.print(f"student {student.student_dir} (parameters from {student.params_from})", highlight=False)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(f"compiling for {processor}", total=None)
+        result = evaluate_student(
+            student, processor=processor, project_id=project, shots=shots, limit=limit, batch_size=batch_size,
+            gateset=gateset, readout_mitigation=mitigate_readout, noise=noise,
+            progress=lambda done, total: bar.update(task, description="images", completed=done, total=total),
+        )
+    c, e, sp = result["compiled"], result["executions"], result["state_preparation"]
+    table = Table("", "value", title=f"{result['processor']}: {result['samples']} test images × {shots} shots",
+                  title_justify="left")
+    table.add_row(f"exact accuracy ({result['exact_backend']})", f"{100 * result['exact_accuracy']:.1f} %")
+    table.add_row("accuracy on the processor", f"{100 * result['device_accuracy']:.1f} %")
+    table.add_row("same prediction", f"{100 * result['agreement']:.1f} %")
+    table.add_row("compiled circuit", f"depth {c['depth']}, {c['two_qubit_gates']} 2-qubit gates ({result['gateset']}), "
+                  f"{c['qubits']} qubits, {c['swaps']} routing SWAPs")
+    if sp:
+        table.add_row("amplitude state preparation", f"logical depth {sp['logical']['depth']}, "
+                      f"{sp['logical']['two_qubit_gates']} CNOTs; compiled depth {sp['compiled']['depth']}, "
+                      f"{sp['compiled']['two_qubit_gates']} 2-qubit gates")
+    table.add_row("physical qubits", ", ".join(result["physical_qubits"]))
+    table.add_row("executions", f"{e['jobs']} jobs, {e['circuits']} circuits, {e['shots']} shots")
+    table.add_row("wall time", f"{result['wall_time_s']:.1f} s")
+    console.print(table)
+    console.print(f"report: {write_report(result, student.student_dir / 'hardware')}", highlight=False)
+
+
 def bench_table(rows: list[dict[str, Any]]) -> Table:
     """The ``qdistill bench`` results as a rich table (fits in 80 columns)."""
     from qkernel.bench import format_rows
@@ -321,6 +438,51 @@ def stage_report(
     t = json.loads((teacher / "metrics.json").read_text()) if "kd" in p.kd.modes else None
     results = [json.loads((students / f"{mode}-seed{p.seed}" / "metrics.json").read_text()) for mode in p.kd.modes]
     console.print(f"wrote {publish_kd_report(p, t, results, out)}")
+
+
+@stage_app.command("distill")
+@friendly_errors
+def stage_distill(out: PathOpt = Path("results/dd/distilled"), params: ParamsOpt = None, set_: SetOpt = None) -> None:
+    """Distill the prepared training split for every dd.models entry: OUT/<label>/distilled.npz + history.json."""
+    from qkernel.dd_stages import check_dd, distill_stage
+
+    p = load_params(params, set_ or [])
+    check_dd(p)
+    for spec in p.dd.models:
+        r = distill_stage(p, _prepared(p), spec.label, out / spec.label)
+        console.print(f"{spec.label}: final outer loss {r['final_loss']:.4f} → {r['distilled']}")
+
+
+@stage_app.command("dd-evaluate")
+@friendly_errors
+def stage_dd_evaluate(
+    out: PathOpt = Path("results/dd/eval"), distilled: PathOpt = Path("results/dd/distilled"),
+    params: ParamsOpt = None, set_: SetOpt = None,
+) -> None:
+    """Score every distilled set (distilled vs random real vs full set); write OUT/<label>/metrics.json."""
+    from qkernel.dd_stages import evaluate_stage
+
+    p = load_params(params, set_ or [])
+    for spec in p.dd.models:
+        m = evaluate_stage(p, _prepared(p), spec.label, distilled / spec.label / "distilled.npz", out / spec.label)
+        console.print(f"{spec.label}: distilled {m['distilled']['mean']:.4f}, random real {m['random_real']['mean']:.4f}")
+
+
+@stage_app.command("dd-report")
+@friendly_errors
+def stage_dd_report(
+    out: PathOpt = Path("results/dd"), distilled: PathOpt = Path("results/dd/distilled"),
+    evaluated: Annotated[Path, typer.Option("--eval", help="Folder of the dd-evaluate stage.")] = Path("results/dd/eval"),
+    params: ParamsOpt = None, set_: SetOpt = None,
+) -> None:
+    """Write OUT/metrics.json, OUT/plots/*.png and OUT/report.md from the distill and dd-evaluate stages."""
+    import json
+
+    from flows.artifacts import publish_dd_report
+
+    p = load_params(params, set_ or [])
+    results = [json.loads((evaluated / spec.label / "metrics.json").read_text()) for spec in p.dd.models]
+    console.print(f"wrote {publish_dd_report(p, results, out, distilled_dir=distilled)}")
 
 
 def main() -> None:  # pragma: no cover - console-script shim

@@ -102,4 +102,6 @@ class Ensemble:
 
 @hookimpl
 def register_models() -> list[type]:
-    return [LeNet5, AlexNet, Ensemble]
+    from plugins.qlenet import LeNet, QuantumLeNet  # the dataset-distillation models
+
+    return [LeNet5, AlexNet, Ensemble, LeNet, QuantumLeNet]

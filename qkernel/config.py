@@ -192,13 +192,87 @@ class AblationParams(_Strict):
     schedule: str
 
 
+class DDModel(_Strict):
+    """One model distilled for (and evaluated) by the ``dd`` pipeline.
+
+    Attributes:
+        label: Short name used in file names and tables (letters, digits, ``-``, ``_``).
+        model: Registered model plugin (``quantum_lenet``, ``lenet`` …).
+        options: Keyword options of the model factory (e.g. ``readout: hermitian-fixed``).
+    """
+
+    label: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
+    model: str = Field(min_length=1)
+    options: dict[str, Any]
+
+
+class DDEvalParams(_Strict):
+    """How distilled sets are judged.
+
+    Attributes:
+        inits: Fresh initialisations trained on the distilled set (and on random real images).
+        full_inits: Initialisations trained on the full training set.
+        epochs, batch_size, learning_rate, patience: Adam training (early stopping on
+            validation) used for the random-real-images and full-set comparisons.
+        shots: Shots per circuit in the hardware cost estimate.
+    """
+
+    inits: Annotated[int, Field(ge=1)]
+    full_inits: Annotated[int, Field(ge=0)]
+    epochs: PositiveInt
+    batch_size: PositiveInt
+    learning_rate: PositiveFloat
+    patience: PositiveInt
+    shots: PositiveInt
+
+
+class DDParams(_Strict):
+    """Dataset distillation by performance matching (Wang et al. 2018; REFERENCE B).
+
+    Attributes:
+        models: The models to distill for, each evaluated on its own distilled set.
+        images_per_class: Synthetic images per class (balanced, fixed labels).
+        image_init: ``noise`` (standard normal, as published) or ``real`` (random real images).
+        init: ``random`` (fresh model initialisation each outer step) or ``fixed`` (one).
+        init_pool: Initialisations drawn from in ``random`` mode.
+        steps, epochs: Unrolled inner steps per epoch and epochs (``steps × epochs`` learned rates).
+        lr_init: Initial inner learning rate (rates are ``softplus`` of learned values).
+        outer_steps: Outer (Adam) steps.
+        outer_lr, betas: Outer Adam settings (published: 0.01, (0.5, 0.999)).
+        real_batch: Real images per outer loss.
+        eval: How the distilled sets are evaluated.
+    """
+
+    models: tuple[DDModel, ...] = Field(min_length=1)
+    images_per_class: PositiveInt
+    image_init: Literal["noise", "real"]
+    init: Literal["random", "fixed"]
+    init_pool: PositiveInt
+    steps: PositiveInt
+    epochs: PositiveInt
+    lr_init: PositiveFloat
+    outer_steps: PositiveInt
+    outer_lr: PositiveFloat
+    betas: tuple[Annotated[float, Field(ge=0.0, lt=1.0)], Annotated[float, Field(ge=0.0, lt=1.0)]]
+    real_batch: PositiveInt
+    eval: DDEvalParams
+
+    @field_validator("models")
+    @classmethod
+    def _unique_labels(cls, value: tuple[DDModel, ...]) -> tuple[DDModel, ...]:
+        labels = [m.label for m in value]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"model labels must be unique; got {labels}")
+        return value
+
+
 class Params(_Strict):
     """All parameters of a qdistill run.
 
     Attributes:
         seed: Seed for every random choice (splits, initialisations, shuffling).
         runs_dir: Where run outputs go (``<runs_dir>/<run-id>/``).
-        data, plugins, teacher, student, kd, ablation: See the section classes.
+        data, plugins, teacher, student, kd, ablation, dd: See the section classes.
     """
 
     seed: Annotated[int, Field(ge=0)]
@@ -209,6 +283,7 @@ class Params(_Strict):
     student: StudentParams
     kd: KDParams
     ablation: AblationParams
+    dd: DDParams
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-able mapping (for reports, hooks and Prefect)."""

@@ -29,3 +29,7 @@ class DatasetNotFoundError(QDistillError, FileNotFoundError):
 
 class DataFormatError(QDistillError, ValueError):
     """A dataset file exists but is corrupt, truncated, or not in the expected format."""
+
+
+class HardwareError(QDistillError):
+    """A quantum processor cannot be used: no credentials, an unknown processor, or a circuit it rejects."""

@@ -251,7 +251,8 @@ def student_stage(
     params: Params, mode: str, seed: int, data_path: Path, teacher_logits_path: Path | None, reducer_path: Path,
     out_dir: Path, on_epoch: EpochHook = None,
 ) -> dict[str, Any]:
-    """Train one student, evaluate it once on test, write ``weights.npz`` and ``metrics.json``."""
+    """Train one student, evaluate it once on test, write ``weights.npz``, ``metrics.json`` and
+    ``params.json`` (the parameters that rebuild it, e.g. for ``qdistill evaluate``)."""
     from qkernel.data import load_prepared
     from qkernel.io import read_npz
     from qkernel.registry import get_registry
@@ -265,5 +266,6 @@ def student_stage(
     s = params.student
     metrics = {**result.metrics, **evaluate(result.model, data), "dir": str(out_dir), "dataset": params.data.name,
                "n_qubits": s.n_qubits, "reducer": s.reducer, "encoder": s.encoder, "ansatz": s.ansatz}
+    atomic_write_json(Path(out_dir) / "params.json", params.as_dict())
     atomic_write_json(Path(out_dir) / "metrics.json", metrics)
     return metrics

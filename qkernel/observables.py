@@ -136,12 +136,19 @@ class MeasurementPlan:
                 basis.extend([cirq.S(qubit) ** -1, cirq.H(qubit)])
         return cirq.Circuit(basis, cirq.measure(*self.qubits, key=key))
 
-    def estimate(self, bits: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def estimate(
+        self, bits: Sequence[np.ndarray], readout: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Estimate every observable from the samples of every setting.
 
         Args:
             bits: ``bits[s]`` has shape ``(batch, shots, len(qubits))`` with values 0/1, the
                 measurements of :meth:`measurement_circuit` ``(s)``.
+            readout: Optional readout-error correction ``(scale, offset)``, one value per
+                qubit: qubit ``k``'s ±1 outcome ``s`` is replaced by ``(s − offset[k]) / scale[k]``.
+                With ``scale = 1 − p(1|0) − p(0|1)`` and ``offset = p(0|1) − p(1|0)`` this is
+                unbiased for independent per-qubit readout errors, also inside products of
+                qubits (the tensor-product inverse of the per-qubit confusion matrices).
 
         Returns:
             ``(values, standard_errors)``, each ``(batch, n_observables)`` float64. Terms
@@ -151,6 +158,14 @@ class MeasurementPlan:
         if len(bits) != len(self.settings):
             raise InputError(f"expected samples for {len(self.settings)} settings; received {len(bits)}")
         signs = [1.0 - 2.0 * np.asarray(b, dtype=np.float64) for b in bits]
+        if readout is not None:
+            scale, offset = (np.asarray(v, dtype=np.float64).reshape(-1) for v in readout)
+            if scale.shape != (len(self.qubits),) or offset.shape != scale.shape:
+                raise InputError(
+                    f"readout correction needs one scale and one offset per qubit ({len(self.qubits)}); "
+                    f"received {scale.size} and {offset.size}"
+                )
+            signs = [(sign - offset) / scale for sign in signs]
         batch = signs[0].shape[0] if signs else 0
         values = np.tile(np.asarray(self.constants, dtype=np.float64), (batch, 1))
         variances = np.zeros_like(values)

@@ -1,4 +1,5 @@
-"""Built-in circuit-execution backends: ``native`` and ``tfq`` (differentiable), ``qsim`` and ``cirq`` (reference).
+"""Built-in circuit-execution backends: ``native`` and ``tfq`` (differentiable), ``qsim`` and ``cirq`` (reference),
+``google`` (Google processors: the Quantum Virtual Machine offline, Quantum Engine online).
 
 ``native`` is qkernel's own kernel (the default for training). Heavy simulator packages
 (``tensorflow_quantum``, ``qsimcirq``) are imported only when a backend is constructed.
@@ -7,15 +8,16 @@
 from __future__ import annotations
 
 from .cirq_sim import CirqBackend
+from .google import GoogleBackend
 from .native import NativeBackend
 from .qsim import QSimBackend
 from .tfq import TFQBackend
 from qkernel.hookspecs import hookimpl
 
-__all__ = ["CirqBackend", "NativeBackend", "QSimBackend", "TFQBackend", "register_backends"]
+__all__ = ["CirqBackend", "GoogleBackend", "NativeBackend", "QSimBackend", "TFQBackend", "register_backends"]
 
 
 @hookimpl
 def register_backends() -> list[type]:
-    """The built-in simulator backends."""
-    return [NativeBackend, TFQBackend, QSimBackend, CirqBackend]
+    """The built-in backends: simulators and Google hardware."""
+    return [NativeBackend, TFQBackend, QSimBackend, CirqBackend, GoogleBackend]

@@ -44,13 +44,22 @@ def test_data_prepare_writes_the_versioned_artifact(tmp_path: Path) -> None:
     assert meta["sizes"] == {"train": 270, "val": 30, "test": 1000} and len(meta["sha256"]) == 6
 
 
-def test_run_prints_students_beside_published(prefect_server, tmp_path: Path) -> None:
-    result = invoke("run", "-S", "data.per_class=20", "-S", "data.test_per_class=10", "-S", "student.n_qubits=4",
-                    "-S", "student.depth=1", "-S", "student.epochs=1", "-S", "teacher.epochs=1",
-                    "-S", f"runs_dir={tmp_path}", "-S", f"data.out_dir={tmp_path / 'data'}")
+#: A dataset-distillation configuration small enough for CI (classical LeNet, a few outer steps).
+TINY_DD = ["dd.images_per_class=2", "dd.steps=2", "dd.epochs=1", "dd.outer_steps=3", "dd.init_pool=2",
+           "dd.real_batch=64", "dd.eval.inits=2", "dd.eval.full_inits=1", "dd.eval.epochs=1",
+           "dd.models=[{label: lenet, model: lenet, options: {}}]"]
+
+
+def test_run_does_kd_then_dd_and_prints_both_beside_published(prefect_server, tmp_path: Path) -> None:
+    sets = ["data.per_class=20", "data.test_per_class=10", "student.n_qubits=4", "student.depth=1", "student.epochs=1",
+            "teacher.epochs=1", f"runs_dir={tmp_path}", f"data.out_dir={tmp_path / 'data'}", *TINY_DD]
+    result = invoke("run", *[a for s in sets for a in ("-S", s)])
     assert result.exit_code == 0, result.output
     assert "baseline" in result.output and "kd" in result.output and "78.0" in result.output
     assert "report:" in result.output and list(tmp_path.glob("kd-*/report.md"))
+    assert "dataset distillation on mnist-5k, 2 images per class" in result.output
+    assert "94.0" in result.output  # the DD paper's classical LeNet beside ours
+    assert list(tmp_path.glob("dd-*/report.md")) and list(tmp_path.glob("dd-*/plots/images_lenet.png"))
 
 
 def test_plugins_lists_kind_name_origin() -> None:
@@ -65,6 +74,8 @@ def test_plugins_lists_kind_name_origin() -> None:
         (("run", "-S", "data.val_fraction=2"), "data.val_fraction"),
         (("run", "-S", "kd.alpha=-0.1"), "kd.alpha"),
         (("run", "-S", "teacher.model=vgg"), "unknown model 'vgg'"),
+        (("run", "-S", "dd.steps=3"), "must be a multiple of dd.steps (3)"),
+        (("dd", "-S", "dd.models=[{label: q, model: quantum_lenet, options: {readout: zz}}]"), "readout must be one of"),
         (("data", "show", "cifar10", "-S", "data.download=false"), "not found. Tried"),
     ],
 )

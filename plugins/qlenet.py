@@ -1,0 +1,126 @@
+"""The dataset-distillation models (REFERENCE B): classical LeNet and quantum LeNet.
+
+Both share the ReLU/max-pool LeNet trunk of the DD literature (conv6 5×5 "same" → pool →
+conv16 5×5 → pool → fc120). The classical LeNet ends fc84 → fc10; the quantum LeNet ends
+fc ``2**n`` → amplitude encoding on ``n`` qubits (6 → 64 features) → strongly entangling
+layers → per-qubit Hermitian readout → fc(n→C), mixed with a classical residual
+``ReLU(fc(2**n→C)(F2))`` by a trainable ``α`` (init 0.5) → fc(C→C).
+
+Layer names are fixed (``conv1 conv2 fc1 fc2 pqc hermitian fc_q fc_c mix out``): the
+PennyLane reference of :mod:`qkernel.bench` and the tests address weights by them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import qkernel  # noqa: F401  (environment before TensorFlow)
+import tensorflow as tf
+
+from qkernel.layers import QuantumLayer, readout_head, readout_observables
+from qkernel.registry import get_registry
+
+layers = tf.keras.layers
+
+#: ``readout`` values of :class:`QuantumLeNet` and what they mean.
+READOUT_MODES = {
+    "hermitian": "trainable H_i = (A_i + A_i†)/2",
+    "hermitian-fixed": "fixed random H_i (not trained)",
+    "z": "Pauli-Z on each qubit",
+}
+
+
+def _trunk(input_shape: Sequence[int], name: str) -> tuple[tf.Tensor, tf.Tensor]:
+    shape = tuple(int(s) for s in input_shape)
+    if len(shape) not in (2, 3) or min(shape[:2]) < 16:
+        raise ValueError(f"{name}: input_shape must be (H, W) or (H, W, C) with H, W >= 16, got {shape}")
+    inp = tf.keras.Input(shape=shape)
+    x = layers.Reshape((*shape, 1))(inp) if len(shape) == 2 else inp
+    x = layers.Conv2D(6, 5, padding="same", activation="relu", name="conv1")(x)
+    x = layers.MaxPooling2D(2, name="pool1")(x)
+    x = layers.Conv2D(16, 5, activation="relu", name="conv2")(x)
+    x = layers.MaxPooling2D(2, name="pool2")(x)
+    x = layers.Flatten(name="flatten")(x)
+    return inp, layers.Dense(120, activation="relu", name="fc1")(x)
+
+
+class LeNet:
+    """Classical LeNet of the DD literature: conv6-pool-conv16-pool-fc120-fc84-fcC, ReLU, max-pool."""
+
+    name = "lenet"
+
+    def __new__(cls, input_shape: Sequence[int], num_classes: int) -> tf.keras.Model:
+        if num_classes < 2:
+            raise ValueError(f"{cls.name}: num_classes must be at least 2, got {num_classes}")
+        inp, x = _trunk(input_shape, cls.name)
+        x = layers.Dense(84, activation="relu", name="fc2")(x)
+        return tf.keras.Model(inp, layers.Dense(num_classes, name="out")(x), name=cls.name)
+
+
+class Mix(layers.Layer):
+    """``α·q + (1 − α)·c`` with a trainable scalar ``α``."""
+
+    def __init__(self, alpha: float = 0.5, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.alpha_init = float(alpha)
+
+    def build(self, input_shape: Any) -> None:
+        self.alpha = self.add_weight(
+            name="alpha", shape=(), initializer=tf.keras.initializers.Constant(self.alpha_init)
+        )
+        super().build(input_shape)
+
+    def call(self, inputs: Sequence[tf.Tensor]) -> tf.Tensor:
+        quantum, classical = inputs
+        return self.alpha * quantum + (1.0 - self.alpha) * classical
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "alpha": self.alpha_init}
+
+
+class QuantumLeNet:
+    """Quantum LeNet (Phalak, Li, Ghosh 2025): LeNet trunk → amplitude PQC → Hermitian readout, residual.
+
+    Options:
+        n_qubits: Qubits of the circuit (default 6: 64 amplitudes).
+        depth: Strongly entangling layers (default 3: 54 angles on 6 qubits).
+        readout: ``hermitian`` (trainable), ``hermitian-fixed`` or ``z`` (see ``READOUT_MODES``).
+        ansatz, encoder, backend: Registered plugin names (defaults ``strongly_entangling``,
+            ``amplitude``, ``native``); ``backend_options`` are passed to the backend.
+        alpha: Initial residual weight ``α``.
+    """
+
+    name = "quantum_lenet"
+
+    def __new__(
+        cls,
+        input_shape: Sequence[int],
+        num_classes: int,
+        n_qubits: int = 6,
+        depth: int = 3,
+        readout: str = "hermitian",
+        ansatz: str = "strongly_entangling",
+        encoder: str = "amplitude",
+        backend: str = "native",
+        backend_options: dict[str, Any] | None = None,
+        alpha: float = 0.5,
+    ) -> tf.keras.Model:
+        if num_classes < 2:
+            raise ValueError(f"{cls.name}: num_classes must be at least 2, got {num_classes}")
+        if readout not in READOUT_MODES:
+            raise ValueError(f"{cls.name}: readout must be one of {', '.join(READOUT_MODES)}; got {readout!r}")
+        registry = get_registry()
+        enc = registry.create("encoder", encoder, n_qubits=n_qubits)
+        pqc = registry.create("ansatz", ansatz, n_qubits=n_qubits, depth=depth)
+        runner = registry.create("backend", backend, **(backend_options or {}))
+        inp, x = _trunk(input_shape, cls.name)
+        features = layers.Dense(enc.n_features, name="fc2")(x)
+        q = QuantumLayer(enc, pqc, readout_observables(readout, n_qubits), runner, name="pqc")(features)
+        head = readout_head(readout, n_qubits)
+        if head is not None:
+            q = head(q)
+        q = layers.Dense(num_classes, name="fc_q")(q)
+        c = layers.Dense(num_classes, activation="relu", name="fc_c")(features)
+        mixed = Mix(alpha, name="mix")([q, c])
+        return tf.keras.Model(inp, layers.Dense(num_classes, name="out")(mixed), name=cls.name)

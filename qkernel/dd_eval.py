@@ -1,0 +1,143 @@
+"""Judging a distilled set: fresh models trained on it, random real images, the full set, quantum cost.
+
+* :func:`evaluate_distilled` — fresh initialisations (never seen while distilling) trained on
+  the distilled images with the learned rates, scored on the full test split;
+* :func:`evaluate_real` — the same model trained with Adam (early stopping on validation)
+  on ``k`` random real images per class, or on the whole training split;
+* :func:`quantum_cost` — circuit executions needed to train on the distilled set vs the full
+  set: in simulation (one state-vector pass per sample) and on hardware, where every
+  gradient needs parameter-shift circuits in every measurement setting, times the shots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from qkernel.config import DDEvalParams
+from qkernel.data import PreparedDataset
+from qkernel.dd import Distilled, ModelFactory, random_real_subset, train_on
+from qkernel.functional import FunctionalModel
+from qkernel.layers import QuantumLayer
+from qkernel.observables import measurement_plan
+from qkernel.training import accuracy, fit
+
+__all__ = ["EVAL_SEED_OFFSET", "evaluate_distilled", "evaluate_real", "quantum_cost", "summary"]
+
+#: Evaluation initialisations use seeds from here on, away from the distillation pool.
+EVAL_SEED_OFFSET = 100_000
+
+
+def summary(values: Sequence[float]) -> dict[str, Any]:
+    """``{"mean", "std", "values"}`` of accuracies (fractions), or empty values for none."""
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.size == 0:
+        return {"mean": None, "std": None, "values": []}
+    return {"mean": float(arr.mean()), "std": float(arr.std()), "values": [float(v) for v in arr]}
+
+
+def evaluate_distilled(
+    factory: ModelFactory, distilled: Distilled, data: PreparedDataset, inits: int, seed: int, steps: int,
+    on_init: Callable[[int, float], None] | None = None,
+) -> dict[str, Any]:
+    """Train ``inits`` fresh models on the distilled set with its learned rates; test accuracy of each."""
+    fm = FunctionalModel(factory(seed + EVAL_SEED_OFFSET))
+    accs = []
+    for k in range(inits):
+        start = fm.current() if k == 0 else [tf.identity(v) for v in factory(seed + EVAL_SEED_OFFSET + k).trainable_variables]
+        fm.assign(train_on(fm, start, distilled.images, distilled.labels, distilled.learning_rates, steps))
+        accs.append(accuracy(fm.model, data.x["test"], data.y["test"]))
+        if on_init is not None:
+            on_init(k, accs[-1])
+    return summary(accs)
+
+
+def evaluate_real(
+    factory: ModelFactory, data: PreparedDataset, per_class: int | None, params: DDEvalParams, inits: int, seed: int,
+    on_init: Callable[[int, float], None] | None = None,
+) -> dict[str, Any]:
+    """Adam-train ``inits`` fresh models on ``per_class`` random real images per class (``None``: all).
+
+    Model selection uses the validation split, as everywhere in qdistill; the test split is
+    touched once per model.
+    """
+    accs, epochs = [], []
+    for k in range(inits):
+        init_seed = seed + EVAL_SEED_OFFSET + k
+        if per_class is None:
+            x, y = data.x["train"], data.y["train"]
+        else:
+            x = random_real_subset(data.x["train"], data.y["train"], data.num_classes, per_class,
+                                   np.random.default_rng([seed, 3, k]))
+            y = np.repeat(np.arange(data.num_classes), per_class).astype(data.y["train"].dtype)
+        model = factory(init_seed)
+        result = fit(model, (x, y), (data.x["val"], data.y["val"]), epochs=params.epochs,
+                     batch_size=min(params.batch_size, len(x)), optimizer=tf.keras.optimizers.Adam(params.learning_rate),
+                     seed=init_seed, patience=params.patience)
+        accs.append(accuracy(model, data.x["test"], data.y["test"]))
+        epochs.append(len(result.history))
+        if on_init is not None:
+            on_init(k, accs[-1])
+    return {**summary(accs), "images": len(data.x["train"]) if per_class is None else per_class * data.num_classes,
+            "epochs_run": epochs}
+
+
+def quantum_layers(model: tf.keras.Model) -> list[QuantumLayer]:
+    """The model's quantum layers (empty for a classical model)."""
+    return [layer for layer in model.layers if isinstance(layer, QuantumLayer)]
+
+
+def quantum_cost(
+    model: tf.keras.Model, n_distilled: int, distilled_epochs: int, n_train: int, full_epochs: int, shots: int,
+) -> dict[str, Any] | None:
+    """Circuit executions to train on the distilled set vs the full training set (``None`` if classical).
+
+    Simulation: one execution per sample per pass (the backward pass reuses the state).
+    Hardware with the parameter-shift rule: per sample and gradient step, in each of the
+    ``settings`` measurement bases the readout needs (⟨X⟩,⟨Y⟩,⟨Z⟩ for Hermitian readouts:
+    3; ⟨Z⟩: 1), one unshifted circuit plus two shifted circuits for every circuit angle —
+    the trained ansatz angles and the data-dependent encoding angles (the gradient must
+    reach the classical layers before the circuit) — each run ``shots`` times.
+
+    Args:
+        model: A built model.
+        n_distilled: Synthetic images.
+        distilled_epochs: Epochs of training on them (each image is used once per epoch).
+        n_train: Real training images.
+        full_epochs: Epochs of full-set training being compared.
+        shots: Shots per circuit.
+    """
+    layers = quantum_layers(model)
+    if not layers:
+        return None
+    per_sample = 0
+    detail = []
+    for layer in layers:
+        angles = len(layer.ansatz.symbols())
+        encoding = len(layer.encoder.symbols())
+        qubits = sorted({q for o in layer.observables for q in o.qubits})
+        settings = len(measurement_plan(layer.observables, qubits).settings)
+        circuits = settings * (1 + 2 * (angles + encoding))
+        per_sample += circuits
+        detail.append({"layer": layer.name, "ansatz_angles": angles, "encoding_angles": encoding,
+                       "settings": settings, "circuits_per_sample_gradient": circuits})
+
+    def block(samples_per_epoch: int, epochs: int) -> dict[str, int]:
+        return {
+            "simulation_executions_per_epoch": samples_per_epoch,
+            "simulation_executions": samples_per_epoch * epochs,
+            "hardware_circuits_per_epoch": samples_per_epoch * per_sample,
+            "hardware_shots_per_epoch": samples_per_epoch * per_sample * shots,
+            "hardware_circuits": samples_per_epoch * epochs * per_sample,
+            "hardware_shots": samples_per_epoch * epochs * per_sample * shots,
+        }
+
+    distilled = block(n_distilled, distilled_epochs)
+    full = block(n_train, full_epochs)
+    return {
+        "layers": detail, "shots": shots, "distilled": distilled, "full": full,
+        "reduction": full["simulation_executions"] / max(1, distilled["simulation_executions"]),
+    }

@@ -1,0 +1,49 @@
+"""The dd_pipeline flow on a real Prefect server: outputs, artifacts, cost table, caching."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from tests.flows.test_kd_flow import artifact_types, task_states
+
+TINY = ["data.per_class=20", "data.test_per_class=10", "dd.images_per_class=2", "dd.steps=2", "dd.epochs=1",
+        "dd.outer_steps=3", "dd.init_pool=2", "dd.real_batch=64", "dd.eval.inits=2", "dd.eval.full_inits=1",
+        "dd.eval.epochs=1",
+        "dd.models=[{label: lenet, model: lenet, options: {}},"
+        " {label: qlenet, model: quantum_lenet, options: {readout: hermitian, n_qubits: 4, depth: 1}}]"]
+
+
+def test_dd_pipeline_writes_distilled_sets_report_and_artifacts_then_hits_cache(prefect_server, tmp_path: Path) -> None:
+    from flows.dd import dd_pipeline
+
+    overrides = [*TINY, f"runs_dir={tmp_path / 'runs'}", f"data.out_dir={tmp_path / 'data'}"]
+    state = dd_pipeline(overrides=overrides, return_state=True)
+    result = state.result()
+    run = Path(result["run_dir"])
+    metrics = json.loads((run / "metrics.json").read_text())
+    by_label = {m["label"]: m for m in metrics["models"]}
+    assert set(by_label) == {"lenet", "qlenet"}
+    for m in by_label.values():
+        assert len(m["distilled"]["values"]) == 2 and len(m["random_real"]["values"]) == 2
+        assert len(m["full"]["values"]) == 1 and len(m["learning_rates"]) == 2
+        assert all(0.0 <= v <= 1.0 for v in m["distilled"]["values"])
+    assert by_label["lenet"]["quantum_cost"] is None
+    cost = by_label["qlenet"]["quantum_cost"]
+    assert cost["distilled"]["simulation_executions"] == 20  # 2 per class x 10 classes x 1 epoch
+    assert cost["full"]["simulation_executions"] == 180  # 180 training images x 1 epoch
+    with_distilled = np.load(run / "qlenet" / "distilled.npz")
+    assert with_distilled["images"].shape == (20, 28, 28) and with_distilled["labels"].tolist() == sorted([*range(10)] * 2)
+    report = (run / "report.md").read_text()
+    assert "Quantum cost of training" in report and "91.9" in report and "94.0" in report
+    for plot in ("images_lenet.png", "images_qlenet.png", "learning_rates.png", "outer_loss.png"):
+        assert (run / "plots" / plot).stat().st_size > 1000
+    assert {"table", "markdown", "image", "progress"} <= artifact_types(state.state_details.flow_run_id)
+
+    again = dd_pipeline(overrides=overrides, return_state=True)
+    assert again.result()["models"] == result["models"]
+    states = task_states(again.state_details.flow_run_id)
+    work = [s for key, ss in states.items() if key.startswith(("distill", "evaluate")) for s in ss]
+    assert work and all(s == "Cached" for s in work), states
