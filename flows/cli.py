@@ -358,12 +358,16 @@ def bench(
         Path | None, typer.Option("--json", help="Also write the rows as JSON to this file.", dir_okay=False)
     ] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Batch 256 only, fewer timed steps.")] = False,
+    dd: Annotated[bool, typer.Option("--dd/--no-dd", help="Also time the DD outer step of quantum LeNet.")] = True,
 ) -> None:
-    """Train-step throughput of the student's quantum part: native vs TFQ vs PennyLane, plus qsim eval.
+    """Throughput of the student's quantum part (native vs TFQ vs PennyLane, qsim eval) and the DD outer step.
 
     One step: features → encoder (amplitude, angle) → hardware_efficient
     (depth 5) → ⟨Z⟩ each → sum → gradients to the weights and the features,
     on 4 and 8 qubits at batch 256 and 1024 (a few minutes; --quick: 256).
+    Then one dataset-distillation outer step of quantum LeNet (100 synthetic
+    images, one inner step, real batch 256, second-order gradients), native
+    vs the PennyLane reference with explicitly passed circuit weights.
     PennyLane rows need the bench extra: pip install -e ".\\[bench]".
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -381,6 +385,23 @@ def bench(
             progress=lambda label, done, total: bar.update(task, description=label, completed=done, total=total),
         )
     console.print(bench_table(rows))
+    if dd:
+        from qkernel.bench.dd_step import run_dd_benchmark
+
+        with console.status("DD outer step: native vs PennyLane (tracing the second-order step takes a minute)"):
+            dd_row = run_dd_benchmark(steps=3 if quick else 10)
+        table = Table(title="DD outer step, quantum LeNet (100 synthetic, 1 inner step, real batch 256)",
+                      title_justify="left")
+        for col in ("native ms", "PennyLane ms", "native ×", "max gap"):
+            table.add_column(col, justify="right")
+        fmt = lambda v, f: "—" if v is None else format(v, f)  # noqa: E731
+        table.add_row(fmt(dd_row["native_s"] and 1000 * dd_row["native_s"], ".0f"),
+                      fmt(dd_row["pennylane_s"] and 1000 * dd_row["pennylane_s"], ".0f"),
+                      fmt(dd_row["speedup"], ".1f"), fmt(dd_row["max_grad_gap"], ".1e"))
+        console.print(table)
+        if dd_row["note"]:
+            console.print(dd_row["note"])
+        rows.append({"kind": "dd_outer_step", **dd_row})
     for note in dict.fromkeys(r["note"] for r in rows if r["note"]):
         console.print(f"note: {note}", highlight=False, markup=False)
     if json_path is not None:

@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from flows import artifacts
 from qkernel.config import load_params
 
 
-@task(retries=0)
+@task(cache_policy=NO_CACHE, retries=0)
 def evaluate_on_processor(run_id: str, overrides: list[str], params_file: str | None, options: dict[str, Any],
                           mode: str, student_seed: int | None) -> dict[str, Any]:
     """Locate the run, rebuild its student and evaluate it on the processor (see ``qdistill evaluate``)."""

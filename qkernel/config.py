@@ -236,6 +236,8 @@ class DDParams(_Strict):
         init: ``random`` (fresh model initialisation each outer step) or ``fixed`` (one).
         init_pool: Initialisations drawn from in ``random`` mode.
         steps, epochs: Unrolled inner steps per epoch and epochs (``steps × epochs`` learned rates).
+        rates: ``step`` (one learned rate per inner step, as published) or ``layer`` (one per
+            inner step and weight tensor).
         lr_init: Initial inner learning rate (rates are ``softplus`` of learned values).
         outer_steps: Outer (Adam) steps.
         outer_lr, betas: Outer Adam settings (published: 0.01, (0.5, 0.999)).
@@ -250,6 +252,7 @@ class DDParams(_Strict):
     init_pool: PositiveInt
     steps: PositiveInt
     epochs: PositiveInt
+    rates: Literal["step", "layer"]
     lr_init: PositiveFloat
     outer_steps: PositiveInt
     outer_lr: PositiveFloat

@@ -13,6 +13,10 @@ model trained on them for ``steps × epochs`` plain gradient steps does well on 
 * outer update: Adam on ``X̃`` and ``ρ`` with the *second-order* gradient through all the
   unrolled steps (``∂w_T/∂X̃`` involves ``∂²L/∂w∂X̃``).
 
+Rates: one per inner step (``dd.rates: step``, as published), or one per inner step and
+weight tensor (``layer``): a quantum LeNet's head and trunk want rates an order of magnitude
+apart under plain SGD, which a single rate per step cannot give them.
+
 Initial weights ``w_0``: ``fixed`` mode uses one known initialisation throughout;
 ``random`` mode draws a fresh one each outer step from a pool of ``init_pool``
 initialisations (each a freshly built model), so the images must work from any start.
@@ -48,7 +52,8 @@ class Distilled:
     Attributes:
         images: ``(N, *image_shape)`` float32 synthetic images, class-major.
         labels: ``(N,)`` int labels.
-        learning_rates: ``(steps × epochs,)`` learned inner learning rates (after softplus).
+        learning_rates: Learned inner learning rates (after softplus): ``(steps × epochs,)``, or
+            ``(steps × epochs, n_weight_tensors)`` with one rate per weight tensor (``dd.rates: layer``).
         history: One record per outer step (``step``, ``loss``, ``mean_lr``).
     """
 
@@ -123,7 +128,9 @@ def inner_train(
 ) -> list[tf.Tensor]:
     """``len(rates)`` gradient steps on the synthetic set; differentiable in every input.
 
-    Step ``t`` trains on ``images[batches[t % len(batches)]]`` (default: every image).
+    Step ``t`` trains on ``images[batches[t % len(batches)]]`` (default: every image) with
+    rate ``rates[t]``: a scalar, or — for ``rates`` of shape ``(T, n_weights)`` — one rate per
+    weight tensor.
     Inside an outer ``GradientTape`` the result carries second-order gradients to ``images``
     and ``rates`` (each inner gradient is itself recorded). In a ``tf.function`` the steps
     are one ``tf.while_loop`` (its body traced once, however many steps), eagerly a Python loop.
@@ -140,8 +147,9 @@ def inner_train(
             tape.watch(ws)
             loss = _cross_entropy(y, fm(ws, x, training=True))
         grads = tape.gradient(loss, ws)
-        rate = tf.gather(rates, t)
-        return [w - rate * g for w, g in zip(ws, grads)]
+        rate = tf.gather(rates, t)  # a scalar, or one rate per weight tensor
+        per_tensor = [rate[i] for i in range(len(ws))] if rates.shape.rank == 2 else [rate] * len(ws)
+        return [w - r * g for w, r, g in zip(ws, per_tensor, grads)]
 
     weights = [tf.convert_to_tensor(w) for w in weights]
     n = int(rates.shape[0])
@@ -229,7 +237,8 @@ def distill(
     fm, pool = _init_pool(factory, pool_size, seed)
     n_rates = params.steps * params.epochs
     images = tf.Variable(images0, name="synthetic_images")
-    raw_rates = tf.Variable(np.full(n_rates, _softplus_inverse(params.lr_init), np.float32), name="raw_rates")
+    shape = (n_rates,) if params.rates == "step" else (n_rates, len(fm.variables))
+    raw_rates = tf.Variable(np.full(shape, _softplus_inverse(params.lr_init), np.float32), name="raw_rates")
     labels = tf.constant(labels0)
     optimizer = tf.keras.optimizers.Adam(params.outer_lr, beta_1=params.betas[0], beta_2=params.betas[1])
     step = make_outer_step(fm, images, labels, raw_rates, optimizer, step_batches(labels0, params.steps))

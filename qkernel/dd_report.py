@@ -41,11 +41,17 @@ def plot_learning_rates(rates: dict[str, Sequence[float]], steps_per_epoch: int,
     """Learned inner learning rate of every unrolled step, one line per model; epochs marked."""
     fig, ax = plt.subplots(figsize=(6.4, 3.4))
     for label, values in rates.items():
+        values = np.asarray(values)
+        if values.ndim == 2:  # one rate per weight tensor: their geometric mean, and the range
+            ax.fill_between(np.arange(1, len(values) + 1), values.min(1), values.max(1), alpha=0.15)
+            values = np.exp(np.log(values).mean(1))
+            label = f"{label} (geometric mean, range over weights)"
         ax.plot(np.arange(1, len(values) + 1), values, marker=".", label=label)
     n = max((len(v) for v in rates.values()), default=0)
     for boundary in range(steps_per_epoch, n, steps_per_epoch):
         ax.axvline(boundary + 0.5, color="grey", lw=0.6, ls=":")
-    ax.set(xlabel="inner step", ylabel="learned learning rate", title="Learned learning rates (softplus)")
+    ax.set(xlabel="inner step", ylabel="learned learning rate", title="Learned learning rates (softplus)",
+           yscale="log")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return atomic_write_bytes(path, _png(fig))

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,6 +60,8 @@ def test_param_change_reruns_the_stage(dvc_repo: Path) -> None:
     assert meta["sizes"]["train"] == 180
 
 
+TINY_DD = {"images_per_class": 2, "steps": 2, "epochs": 1, "outer_steps": 3, "init_pool": 2, "real_batch": 64,
+           "models": [{"label": "lenet", "model": "lenet", "options": {}}]}
 TINY = {"per_class: null": "per_class: 20", "test_per_class: null": "test_per_class: 10",
         "n_qubits: 8": "n_qubits: 4", "depth: 5": "depth: 1"}
 
@@ -68,9 +71,12 @@ def test_full_pipeline_matches_the_flow(dvc_repo: Path, tmp_path: Path, prefect_
     for old, new in TINY.items():
         text = text.replace(old, new, 1)
     text = text.replace("epochs: 30 ", "epochs: 2 ", 1).replace("epochs: 40", "epochs: 2")
-    (dvc_repo / "params.yaml").write_text(text)
+    params = yaml.safe_load(text)
+    params["dd"].update(TINY_DD)
+    params["dd"]["eval"].update(inits=2, full_inits=1, epochs=1)
+    (dvc_repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     out = sh("dvc", "repro", cwd=dvc_repo)
-    for stage in ("prepare", "teacher", "students", "report"):
+    for stage in ("prepare", "teacher", "students", "report", "distill", "dd_evaluate", "dd_report"):
         assert f"Running stage '{stage}'" in out
     assert "up to date" in sh("dvc", "status", cwd=dvc_repo)
     metrics = json.loads((dvc_repo / "results/metrics.json").read_text())
@@ -78,6 +84,11 @@ def test_full_pipeline_matches_the_flow(dvc_repo: Path, tmp_path: Path, prefect_
     shown = sh("dvc", "metrics", "show", cwd=dvc_repo)
     assert "test_accuracy" in shown
 
+    dd_metrics = json.loads((dvc_repo / "results/dd/metrics.json").read_text())
+    assert (dvc_repo / "results/dd/plots/images_lenet.png").is_file() and (dvc_repo / "results/dd/report.md").is_file()
+    assert (dvc_repo / "results/dd/distilled/lenet/distilled.npz").is_file()
+
+    from flows.dd import dd_pipeline
     from flows.kd import kd_pipeline
 
     flow = kd_pipeline(params_file=str(dvc_repo / "params.yaml"),
@@ -87,3 +98,8 @@ def test_full_pipeline_matches_the_flow(dvc_repo: Path, tmp_path: Path, prefect_
     for s in metrics["students"]:
         assert s["test_accuracy"] == pytest.approx(by_mode[s["mode"]]["test_accuracy"])
         assert s["val_accuracy"] == pytest.approx(by_mode[s["mode"]]["val_accuracy"])
+
+    dd_flow = dd_pipeline(params_file=str(dvc_repo / "params.yaml"),
+                          overrides=[f"runs_dir={tmp_path / 'runs'}", f"data.out_dir={tmp_path / 'data'}"])
+    for ours, theirs in zip(dd_metrics["models"], dd_flow["models"], strict=True):
+        assert ours["distilled"]["values"] == pytest.approx(theirs["distilled"]["values"])

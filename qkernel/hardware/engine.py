@@ -33,7 +33,15 @@ import numpy as np
 from qkernel.errors import HardwareError
 from qkernel.hardware.device import known_processors, load_device
 
-__all__ = ["METHODS", "PrenoisedSimulator", "Processor", "check_credentials", "open_engine", "open_processor", "open_qvm"]
+__all__ = [
+    "METHODS",
+    "PrenoisedSimulator",
+    "Processor",
+    "check_credentials",
+    "open_engine",
+    "open_processor",
+    "open_qvm",
+]
 
 #: How the QVM simulates noisy circuits.
 METHODS = ("density_matrix", "qsim")

@@ -83,7 +83,8 @@ def find_student(run_id: str, runs_dir: Path, mode: str = "kd", seed: int | None
         named = runs_dir / run_id
         matches = [named] if named.is_dir() else sorted(p for p in runs_dir.glob(f"{run_id}*") if p.is_dir())
         if len(matches) != 1:
-            what = "matches no run" if not matches else f"matches {len(matches)} runs ({', '.join(p.name for p in matches)})"
+            names = ", ".join(p.name for p in matches)
+            what = f"matches {len(matches)} runs ({names})" if matches else "matches no run"
             raise ConfigError(
                 f"RUN_ID {run_id!r} {what}: pass a student folder, a run folder, or a run name under "
                 f"{runs_dir} (runs there: {_listing(runs_dir)})"
@@ -156,6 +157,53 @@ def _predict(model: tf.keras.Model, expectations: np.ndarray) -> np.ndarray:
     return np.argmax(model.head(e).numpy(), axis=1)
 
 
+def _rebuild(run: StudentRun, registry: Any, seed: int) -> tuple[Any, Any, tf.keras.Model, float]:
+    """Data, parts, the student with its trained weights, and its exact accuracy on the whole test split.
+
+    Raises:
+        qkernel.errors.ConfigError: weights that do not fit, or a test accuracy that differs
+            from the one the run recorded (the parameters are not the training's).
+    """
+    from qkernel.data import load_dataset
+    from qkernel.student import build_parts, build_student
+    from qkernel.training import predict_logits
+
+    p = run.params
+    data = load_dataset(p, registry)
+    parts = build_parts(p.student, registry, data.image_shape)
+    reducer_state = read_npz(run.reducer_path) if run.reducer_path else None
+    model = build_student(parts, data.image_shape, data.num_classes, seed, reducer_state)
+    try:
+        load_weights(model, run.student_dir / "weights.npz")
+    except ValueError as exc:
+        raise ConfigError(f"{exc}; pass the same -p/-S parameters that trained {run.student_dir}") from None
+    y_test = data.y["test"]
+    full = float(np.mean(predict_logits(model, data.x["test"]).argmax(1) == y_test))
+    recorded = run.metrics.get("test_accuracy")
+    if recorded is not None and abs(full - recorded) * len(y_test) > _ACCURACY_SLACK_SAMPLES + 1e-9:
+        raise ConfigError(
+            f"the rebuilt student scores {full:.4f} on the {len(y_test)} test images, but {run.student_dir} recorded "
+            f"{recorded:.4f}: the data or student parameters differ from training (parameters from "
+            f"{run.params_from}); pass the same -p/-S parameters that trained it"
+        )
+    return data, parts, model, full
+
+
+def _state_preparation(encoder: Any, backend: Any, gateset: str) -> dict[str, Any] | None:
+    """Logical and compiled size of an encoder's state preparation (amplitude: the Möttönen template)."""
+    from qkernel.hardware.device import compile_circuit
+
+    if not hasattr(encoder, "resources") or backend.compiled is None:
+        return None
+    qubits = cirq.LineQubit.range(encoder.n_qubits)
+    logical = encoder.resources()
+    prep = compile_circuit(encoder.circuit(qubits), qubits, backend.processor.device, gateset=gateset,
+                           region=backend.compiled.region)
+    return {"logical": {"depth": logical.depth, "two_qubit_gates": logical.two_qubit_gates,
+                        "rotations": logical.rotations},
+            "compiled": prep.stats.as_dict()}
+
+
 def evaluate_student(
     run: StudentRun,
     *,
@@ -190,41 +238,22 @@ def evaluate_student(
             recorded test accuracy.
         qkernel.errors.HardwareError: credentials, unknown processor, or a rejected circuit.
     """
-    from qkernel.data import load_dataset
-    from qkernel.hardware.device import compile_circuit
     from qkernel.registry import get_registry
-    from qkernel.student import build_parts, build_student
-    from qkernel.training import predict_logits
 
     for name, value in (("shots", shots), ("limit", limit), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{name} must be an integer >= 1; got {value!r}")
     start = time.perf_counter()
     p = run.params
-    seed = int(run.metrics.get("seed", p.seed)) if seed is None else int(seed)
+    student_seed = int(run.metrics.get("seed", p.seed))
+    seed = student_seed if seed is None else int(seed)
     registry = get_registry(p.plugins.paths)
     # The processor first: credentials and processor names fail before any data is loaded.
     backend = registry.create("backend", "google", processor=processor, project_id=project_id, shots=shots,
                               gateset=gateset, readout_mitigation=readout_mitigation, method=method, noise=noise,
                               seed=seed)
-    data = load_dataset(p, registry)
-    parts = build_parts(p.student, registry, data.image_shape)
-    reducer_state = read_npz(run.reducer_path) if run.reducer_path else None
-    model = build_student(parts, data.image_shape, data.num_classes, int(run.metrics.get("seed", p.seed)), reducer_state)
-    try:
-        load_weights(model, run.student_dir / "weights.npz")
-    except ValueError as exc:
-        raise ConfigError(f"{exc}; pass the same -p/-S parameters that trained {run.student_dir}") from None
-
+    data, parts, model, full = _rebuild(run, registry, student_seed)
     x_test, y_test = data.x["test"], data.y["test"]
-    full = float(np.mean(predict_logits(model, x_test).argmax(1) == y_test))
-    recorded = run.metrics.get("test_accuracy")
-    if recorded is not None and abs(full - recorded) * len(y_test) > _ACCURACY_SLACK_SAMPLES + 1e-9:
-        raise ConfigError(
-            f"the rebuilt student scores {full:.4f} on the {len(y_test)} test images, but {run.student_dir} recorded "
-            f"{recorded:.4f}: the data or student parameters differ from training (parameters from "
-            f"{run.params_from}); pass the same -p/-S parameters that trained it"
-        )
     idx = np.sort(np.random.default_rng(seed).permutation(len(y_test))[:limit])
     x, y = x_test[idx], y_test[idx]
     features = np.concatenate([model.reduce(tf.constant(x[i:i + 256])).numpy() for i in range(0, len(x), 256)])
@@ -243,15 +272,7 @@ def evaluate_student(
     estimates = np.concatenate(noisy)
     pred_exact, pred_device = _predict(model, exact), _predict(model, estimates)
 
-    state_prep = None
-    if hasattr(parts.encoder, "resources") and backend.compiled is not None:
-        qubits = cirq.LineQubit.range(parts.encoder.n_qubits)
-        logical = parts.encoder.resources()
-        prep = compile_circuit(parts.encoder.circuit(qubits), qubits, backend.processor.device, gateset=gateset,
-                               region=backend.compiled.region)
-        state_prep = {"logical": {"depth": logical.depth, "two_qubit_gates": logical.two_qubit_gates,
-                                  "rotations": logical.rotations},
-                      "compiled": prep.stats.as_dict()}
+    state_prep = _state_preparation(parts.encoder, backend, gateset)
     described = backend.describe()
     return {
         "student_dir": str(run.student_dir),
@@ -300,8 +321,10 @@ def report_markdown(result: dict[str, Any]) -> str:
         f"| exact ({result['exact_backend']}) | {100 * result['exact_accuracy']:.1f} % |",
         f"| on the processor | {100 * result['device_accuracy']:.1f} % |",
         f"| same prediction | {100 * result['agreement']:.1f} % |",
-        f"| mean abs. error of expectations | {result['expectation_abs_error']:.4f} (shot s.e. {result['mean_standard_error']:.4f}) |",
-        f"| exact, whole test split ({result['test_images']} images) | {100 * result['test_accuracy_full_split']:.2f} % |",
+        f"| mean abs. error of expectations | {result['expectation_abs_error']:.4f} "
+        f"(shot s.e. {result['mean_standard_error']:.4f}) |",
+        f"| exact, whole test split ({result['test_images']} images) | "
+        f"{100 * result['test_accuracy_full_split']:.2f} % |",
         "",
         "| compiled circuit | depth | two-qubit gates | one-qubit gates | qubits | routing SWAPs |",
         "|---|---|---|---|---|---|",

@@ -75,7 +75,7 @@ def test_plugins_lists_kind_name_origin() -> None:
         (("run", "-S", "kd.alpha=-0.1"), "kd.alpha"),
         (("run", "-S", "teacher.model=vgg"), "unknown model 'vgg'"),
         (("run", "-S", "dd.steps=3"), "must be a multiple of dd.steps (3)"),
-        (("dd", "-S", "dd.models=[{label: q, model: quantum_lenet, options: {readout: zz}}]"), "readout must be one of"),
+        (("dd", "-S", "dd.models=[{label: q, model: quantum_lenet, options: {readout: zz}}]"), "'zz'"),
         (("data", "show", "cifar10", "-S", "data.download=false"), "not found. Tried"),
     ],
 )

@@ -58,8 +58,8 @@ def test_noiseless_qvm_reproduces_the_exact_predictions(tiny_run: Path) -> None:
     result = evaluate(tiny_run, str(tiny_run / RUN), "--no-noise", "--shots", "20000", "--limit", "4",
                       "--batch-size", "2")
     assert result.exit_code == 0, result.output
-    saved = json.loads(next((tiny_run / RUN / "students" / "baseline-seed0" / "hardware").glob("*-4x20000-noiseless.json"))
-                       .read_text())
+    hardware = tiny_run / RUN / "students" / "baseline-seed0" / "hardware"
+    saved = json.loads(next(hardware.glob("*-4x20000-noiseless.json")).read_text())
     assert saved["expectation_abs_error"] < 0.02 and saved["executions"]["jobs"] == 2
     assert "noiseless" in saved["processor"]
 

@@ -166,3 +166,13 @@ def test_cli_table_fits_80_columns_and_json_round_trips(tmp_path: Path) -> None:
     assert sum("qsim eval" in line for line in lines) == 8
     path = atomic_write_json(tmp_path / "bench.json", rows)
     assert json.loads(path.read_text()) == rows
+
+
+def test_dd_outer_step_benchmark_agrees_with_the_pennylane_reference() -> None:
+    pytest.importorskip("pennylane")
+    from qkernel.bench.dd_step import run_dd_benchmark
+
+    row = run_dd_benchmark(synthetic=10, inner=1, real_batch=16, steps=1)
+    assert row["native_s"] > 0 and row["pennylane_s"] > 0 and row["speedup"] > 0
+    assert row["max_grad_gap"] < 1e-3  # same loss and second-order gradients before anything is timed
+    assert row["note"] == ""

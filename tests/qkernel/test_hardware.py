@@ -276,7 +276,8 @@ def test_engine_path_runs_on_a_simulated_engine(simulated_engine) -> None:
 
 
 def test_engine_path_unknown_processor_points_to_the_qvm(simulated_engine) -> None:
-    with pytest.raises(HardwareError, match=r"processor 'nope' is not available to project 'test-project'.*--processor weber"):
+    message = r"processor 'nope' is not available to project 'test-project'.*--processor weber"
+    with pytest.raises(HardwareError, match=message):
         open_processor("nope", project_id="test-project")
 
 
