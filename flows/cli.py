@@ -136,11 +136,13 @@ def print_dd_results(result: dict) -> None:
     first = result["models"][0] if result["models"] else {"dataset": "", "images_per_class": ""}
     table = Table(title=f"dataset distillation on {first['dataset']}, {first['images_per_class']} images per class "
                         "(test %, mean ± std over inits)", title_justify="left")
-    for col in ("model", "distilled", "random real", "full set", "published"):
+    known = any(r["distilled_known_init_%"] != "—" for r in rows)
+    for col in ("model", "distilled", *(["known init"] if known else []), "random real", "full set", "published"):
         table.add_column(col, justify="left" if col == "model" else "right")
     for r in rows:
         published = "—" if r["published_distilled_%"] is None else f"{r['published_distilled_%']:.1f}"
-        table.add_row(r["model"], r["distilled_%"], r["random_real_%"], r["full_set_%"], published)
+        table.add_row(r["model"], r["distilled_%"], *([r["distilled_known_init_%"]] if known else []),
+                      r["random_real_%"], r["full_set_%"], published)
     console.print(table)
     for c in cost_rows(result["models"]):
         console.print(f"{c['model']}: training on the distilled set needs {c['sim_executions_distilled']:,} circuit "

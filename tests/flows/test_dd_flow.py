@@ -11,7 +11,7 @@ from tests.flows.test_kd_flow import artifact_types, task_states
 
 TINY = ["data.per_class=20", "data.test_per_class=10", "dd.images_per_class=2", "dd.steps=2", "dd.epochs=1",
         "dd.outer_steps=3", "dd.init_pool=2", "dd.real_batch=64", "dd.eval.inits=2", "dd.eval.full_inits=1",
-        "dd.eval.epochs=1",
+        "dd.eval.epochs=1", "dd.init=fixed",
         "dd.models=[{label: lenet, model: lenet, options: {}},"
         " {label: qlenet, model: quantum_lenet, options: {readout: hermitian, n_qubits: 4, depth: 1}}]"]
 
@@ -30,6 +30,7 @@ def test_dd_pipeline_writes_distilled_sets_report_and_artifacts_then_hits_cache(
         assert len(m["distilled"]["values"]) == 2 and len(m["random_real"]["values"]) == 2
         assert len(m["full"]["values"]) == 1 and len(m["learning_rates"]) == 2
         assert all(0.0 <= v <= 1.0 for v in m["distilled"]["values"])
+        assert len(m["known_init"]["values"]) == 1  # fixed-init mode also scores the init distilled for
     assert by_label["lenet"]["quantum_cost"] is None
     cost = by_label["qlenet"]["quantum_cost"]
     assert cost["distilled"]["simulation_executions"] == 20  # 2 per class x 10 classes x 1 epoch
@@ -38,6 +39,7 @@ def test_dd_pipeline_writes_distilled_sets_report_and_artifacts_then_hits_cache(
     assert with_distilled["images"].shape == (20, 28, 28) and with_distilled["labels"].tolist() == sorted([*range(10)] * 2)
     report = (run / "report.md").read_text()
     assert "Quantum cost of training" in report and "91.9" in report and "94.0" in report
+    assert "distilled_known_init_%" in report
     for plot in ("images_lenet.png", "images_qlenet.png", "learning_rates.png", "outer_loss.png"):
         assert (run / "plots" / plot).stat().st_size > 1000
     assert {"table", "markdown", "image", "progress"} <= artifact_types(state.state_details.flow_run_id)

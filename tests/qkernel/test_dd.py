@@ -179,18 +179,18 @@ def test_distilling_two_classes_learns_and_beats_chance(tmp_path) -> None:
 
     p = load_params(None, ["data.classes=0,1", "data.per_class=100", "data.test_per_class=50", "dd.images_per_class=2",
                            "dd.steps=2", "dd.epochs=3", "dd.outer_steps=30", "dd.real_batch=64", "dd.init_pool=3",
-                           "dd.lr_init=0.1", "dd.outer_lr=0.05", f"data.out_dir={tmp_path}"])
+                           "dd.lr_init=0.1", "dd.outer_lr=0.05", "dd.image_init=noise", f"data.out_dir={tmp_path}"])
     data = load_dataset(p)
     factory = lambda seed: (tf.keras.utils.set_random_seed(seed),  # noqa: E731
                             get_registry().create("model", "lenet", input_shape=(28, 28), num_classes=2))[1]
     result = dd.distill(factory, data.x["train"], data.y["train"], 2, p.dd, seed=0)
     assert result.images.shape == (4, 28, 28) and result.labels.tolist() == [0, 0, 1, 1]
-    assert result.learning_rates.shape == (6,) and np.all(result.learning_rates > 0)
+    assert result.learning_rates.shape == (6, 10) and np.all(result.learning_rates > 0)  # per step and tensor
     losses = [r["loss"] for r in result.history]
     assert np.mean(losses[-5:]) < np.mean(losses[:5])  # the outer loss goes down
     acc = evaluate_distilled(factory, result, data, inits=2, seed=0, steps=2)
     start_images, start_labels = dd.initial_images(data.x["train"], data.y["train"], 2, 2, p.dd.image_init, 0)
-    start = dd.Distilled(start_images, start_labels, np.full(6, p.dd.lr_init, np.float32))
+    start = dd.Distilled(start_images, start_labels, np.full((6, 10), p.dd.lr_init, np.float32))
     before = evaluate_distilled(factory, start, data, inits=2, seed=0, steps=2)
     assert acc["mean"] > 0.75 and acc["mean"] > before["mean"] + 0.1, (before, acc)  # chance is 0.5
 
