@@ -30,6 +30,12 @@ app.add_typer(stage_app, name="stage")
 console = Console()
 err_console = Console(stderr=True)
 
+
+@app.callback()
+def _setup() -> None:
+    """Runs before every command (not for --help)."""
+    qkernel.configure_tensorflow()
+
 ParamsOpt = Annotated[
     Path | None,
     typer.Option("--params", "-p", help="Parameter file merged over the project's params.yaml.", dir_okay=False),

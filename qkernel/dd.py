@@ -35,11 +35,14 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+import qkernel
 from qkernel.config import DDParams
 from qkernel.errors import ConfigError
 from qkernel.functional import FunctionalModel
 
 __all__ = ["Distilled", "ModelFactory", "distill", "inner_train", "initial_images", "make_outer_step"]
+
+qkernel.configure_tensorflow()  # best effort when used as a library (the CLI has already done it)
 
 #: ``factory(seed) -> built model``: a fresh initialisation of the model being distilled for.
 ModelFactory = Callable[[int], tf.keras.Model]
