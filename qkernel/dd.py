@@ -58,12 +58,16 @@ class Distilled:
         learning_rates: Learned inner learning rates (after softplus): ``(steps × epochs,)``, or
             ``(steps × epochs, n_weight_tensors)`` with one rate per weight tensor (``dd.rates: layer``).
         history: One record per outer step (``step``, ``loss``, ``mean_lr``).
+        best_step: The outer step whose images and rates these are: the lowest outer loss
+            (the loss of step ``k`` is measured before its update). Unrolled meta-training
+            has occasional loss spikes; like early stopping, the best state is kept.
     """
 
     images: np.ndarray
     labels: np.ndarray
     learning_rates: np.ndarray
     history: list[dict[str, float]] = field(default_factory=list)
+    best_step: int = 0
 
 
 def _softplus_inverse(y: float) -> float:
@@ -248,17 +252,21 @@ def distill(
     rng = np.random.default_rng([seed, 2])
     batch = min(params.real_batch, len(x_train))
     history: list[dict[str, float]] = []
+    best = (np.inf, images0, tf.nn.softplus(raw_rates).numpy(), 0)
     for k in range(1, params.outer_steps + 1):
         w0 = pool[int(rng.integers(len(pool)))]
         idx = rng.choice(len(x_train), batch, replace=False)
+        before = (images.numpy(), tf.nn.softplus(raw_rates).numpy())  # the loss below is of these
         loss = float(step(w0, tf.convert_to_tensor(x_train[idx]), tf.convert_to_tensor(y_train[idx])))
         if not np.isfinite(loss):
             raise FloatingPointError(f"dataset distillation diverged at outer step {k} (loss {loss}); lower dd.outer_lr")
-        record = {"step": k, "loss": loss, "mean_lr": float(tf.reduce_mean(tf.nn.softplus(raw_rates)))}
+        if loss < best[0]:
+            best = (loss, *before, k)
+        record = {"step": k, "loss": loss, "mean_lr": float(np.mean(before[1]))}
         history.append(record)
         if on_step is not None:
             on_step(record)
-    return Distilled(images.numpy(), labels0, tf.nn.softplus(raw_rates).numpy(), history)
+    return Distilled(best[1], labels0, best[2], history, best_step=best[3])
 
 
 def train_on(

@@ -83,6 +83,7 @@ def accuracy_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         readout = r.get("options", {}).get("readout")
         rows.append({
             "model": r["label"], "readout": readout or "—", "parameters": r["parameters"],
+            "kept_step": r.get("best_outer_step"),
             "distilled_%": _pct(r["distilled"]), "distilled_known_init_%": _pct(r.get("known_init") or {}),
             "random_real_%": _pct(r["random_real"]), "full_set_%": _pct(r["full"]),
             "published_distilled_%": published,

@@ -75,7 +75,8 @@ def load_distilled(path: Path) -> Distilled:
     arrays = read_npz(path)
     history_file = Path(path).with_name("history.json")
     history = json.loads(history_file.read_text()) if history_file.is_file() else []
-    return Distilled(arrays["images"], arrays["labels"], arrays["learning_rates"], history)
+    best = int(arrays["best_step"]) if "best_step" in arrays else 0
+    return Distilled(arrays["images"], arrays["labels"], arrays["learning_rates"], history, best_step=best)
 
 
 def distill_stage(
@@ -90,8 +91,10 @@ def distill_stage(
     out_dir = Path(out_dir)
     atomic_write_json(out_dir / "history.json", result.history)
     atomic_save_npz(out_dir / "distilled.npz", {"images": result.images, "labels": result.labels,
-                                                "learning_rates": result.learning_rates})
+                                                "learning_rates": result.learning_rates,
+                                                "best_step": np.asarray(result.best_step)})
     return {"label": label, "distilled": str(out_dir / "distilled.npz"), "final_loss": result.history[-1]["loss"],
+            "best_step": result.best_step, "best_loss": result.history[result.best_step - 1]["loss"],
             "learning_rates": result.learning_rates.tolist()}
 
 
@@ -134,6 +137,7 @@ def evaluate_stage(
         **results,
         "learning_rates": distilled.learning_rates.tolist(),
         "final_outer_loss": distilled.history[-1]["loss"] if distilled.history else None,
+        "best_outer_step": distilled.best_step,
         "quantum_cost": _cost(params, factory, data, results["full"]),
     }
     atomic_write_json(Path(out_dir) / "metrics.json", metrics)

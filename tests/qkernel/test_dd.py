@@ -188,6 +188,7 @@ def test_distilling_two_classes_learns_and_beats_chance(tmp_path) -> None:
     assert result.learning_rates.shape == (6, 10) and np.all(result.learning_rates > 0)  # per step and tensor
     losses = [r["loss"] for r in result.history]
     assert np.mean(losses[-5:]) < np.mean(losses[:5])  # the outer loss goes down
+    assert result.best_step == int(np.argmin(losses)) + 1  # the lowest-loss state is the one kept
     acc = evaluate_distilled(factory, result, data, inits=2, seed=0, steps=2)
     start_images, start_labels = dd.initial_images(data.x["train"], data.y["train"], 2, 2, p.dd.image_init, 0)
     start = dd.Distilled(start_images, start_labels, np.full((6, 10), p.dd.lr_init, np.float32))
