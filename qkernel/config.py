@@ -213,7 +213,9 @@ class DDEvalParams(_Strict):
         inits: Fresh initialisations trained on the distilled set (and on random real images).
         full_inits: Initialisations trained on the full training set.
         epochs, batch_size, learning_rate, patience: Adam training (early stopping on
-            validation) used for the random-real-images and full-set comparisons.
+            validation) of the full-set comparison.
+        subset_epochs, subset_patience: Epochs and patience of the random-real-images
+            comparison (a few batches per epoch: it needs many more epochs to converge).
         shots: Shots per circuit in the hardware cost estimate.
     """
 
@@ -223,6 +225,8 @@ class DDEvalParams(_Strict):
     batch_size: PositiveInt
     learning_rate: PositiveFloat
     patience: PositiveInt
+    subset_epochs: PositiveInt
+    subset_patience: PositiveInt
     shots: PositiveInt
 
 

@@ -82,9 +82,11 @@ def evaluate_real(
                                    np.random.default_rng([seed, 3, k]))
             y = np.repeat(np.arange(data.num_classes), per_class).astype(data.y["train"].dtype)
         model = factory(init_seed)
-        result = fit(model, (x, y), (data.x["val"], data.y["val"]), epochs=params.epochs,
+        subset = per_class is not None
+        result = fit(model, (x, y), (data.x["val"], data.y["val"]),
+                     epochs=params.subset_epochs if subset else params.epochs,
                      batch_size=min(params.batch_size, len(x)), optimizer=tf.keras.optimizers.Adam(params.learning_rate),
-                     seed=init_seed, patience=params.patience)
+                     seed=init_seed, patience=params.subset_patience if subset else params.patience)
         accs.append(accuracy(model, data.x["test"], data.y["test"]))
         epochs.append(len(result.history))
         if on_init is not None:

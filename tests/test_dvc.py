@@ -73,7 +73,7 @@ def test_full_pipeline_matches_the_flow(dvc_repo: Path, tmp_path: Path, prefect_
     text = text.replace("epochs: 30 ", "epochs: 2 ", 1).replace("epochs: 40", "epochs: 2")
     params = yaml.safe_load(text)
     params["dd"].update(TINY_DD)
-    params["dd"]["eval"].update(inits=2, full_inits=1, epochs=1)
+    params["dd"]["eval"].update(inits=2, full_inits=1, epochs=1, subset_epochs=2)
     (dvc_repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     out = sh("dvc", "repro", cwd=dvc_repo)
     for stage in ("prepare", "teacher", "students", "report", "distill", "dd_evaluate", "dd_report"):

@@ -47,6 +47,7 @@ def test_data_prepare_writes_the_versioned_artifact(tmp_path: Path) -> None:
 #: A dataset-distillation configuration small enough for CI (classical LeNet, a few outer steps).
 TINY_DD = ["dd.images_per_class=2", "dd.steps=2", "dd.epochs=1", "dd.outer_steps=3", "dd.init_pool=2",
            "dd.real_batch=64", "dd.eval.inits=2", "dd.eval.full_inits=1", "dd.eval.epochs=1",
+           "dd.eval.subset_epochs=2",
            "dd.models=[{label: lenet, model: lenet, options: {}}]"]
 
 

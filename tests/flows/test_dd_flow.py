@@ -11,7 +11,7 @@ from tests.flows.test_kd_flow import artifact_types, task_states
 
 TINY = ["data.per_class=20", "data.test_per_class=10", "dd.images_per_class=2", "dd.steps=2", "dd.epochs=1",
         "dd.outer_steps=3", "dd.init_pool=2", "dd.real_batch=64", "dd.eval.inits=2", "dd.eval.full_inits=1",
-        "dd.eval.epochs=1", "dd.init=fixed",
+        "dd.eval.epochs=1", "dd.eval.subset_epochs=2", "dd.init=fixed",
         "dd.models=[{label: lenet, model: lenet, options: {}},"
         " {label: qlenet, model: quantum_lenet, options: {readout: hermitian, n_qubits: 4, depth: 1}}]"]
 

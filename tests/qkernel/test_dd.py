@@ -201,7 +201,7 @@ def test_random_real_subset_is_balanced_and_checks_counts() -> None:
     y = np.repeat([0, 1], 10)
     picked = dd.random_real_subset(x, y, 2, 3, np.random.default_rng(0))
     assert picked.shape == (6, 1, 1) and np.all(picked[:3] < 10) and np.all(picked[3:] >= 10)
-    with pytest.raises(ConfigError, match="class 1 has 10 training images; 11 per class"):
+    with pytest.raises(ConfigError, match="class 0 has 10 training images; 11 per class were requested"):
         dd.random_real_subset(x, y, 2, 11, np.random.default_rng(0))
 
 
