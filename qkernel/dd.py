@@ -257,9 +257,16 @@ def distill(
         w0 = pool[int(rng.integers(len(pool)))]
         idx = rng.choice(len(x_train), batch, replace=False)
         before = (images.numpy(), tf.nn.softplus(raw_rates).numpy())  # the loss below is of these
-        loss = float(step(w0, tf.convert_to_tensor(x_train[idx]), tf.convert_to_tensor(y_train[idx])))
+        try:
+            loss = float(step(w0, tf.convert_to_tensor(x_train[idx]), tf.convert_to_tensor(y_train[idx])))
+        except tf.errors.InvalidArgumentError as exc:  # e.g. an encoder's finiteness check in the graph
+            loss, cause = float("nan"), exc.message.splitlines()[0]
+        else:
+            cause = f"loss {loss}"
         if not np.isfinite(loss):
-            raise FloatingPointError(f"dataset distillation diverged at outer step {k} (loss {loss}); lower dd.outer_lr")
+            raise ConfigError(
+                f"dataset distillation diverged at outer step {k} ({cause}); lower dd.lr_init or dd.outer_lr"
+            )
         if loss < best[0]:
             best = (loss, *before, k)
         record = {"step": k, "loss": loss, "mean_lr": float(np.mean(before[1]))}
@@ -275,10 +282,11 @@ def train_on(
 ) -> list[tf.Tensor]:
     """Train from ``weights`` on a distilled set with its learned rates, ``steps`` slices per epoch."""
     batches = step_batches(labels, steps)
-    run = getattr(fm, "_qdistill_inner", None)
+    cache = fm.__dict__.setdefault("_qdistill_inner", {})  # one traced loop per slicing
+    key = (batches.shape, batches.tobytes())
+    run = cache.get(key)
     if run is None:
-        run = tf.function(lambda w, x, y, r: inner_train(fm, w, x, y, r, batches))
-        fm._qdistill_inner = run
+        run = cache[key] = tf.function(lambda w, x, y, r: inner_train(fm, w, x, y, r, batches))
     return run(list(weights), tf.convert_to_tensor(images), tf.convert_to_tensor(labels), tf.convert_to_tensor(rates))
 
 
