@@ -65,11 +65,13 @@ def friendly_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _overrides(overrides: list[str] | None, data_dir: Path | None = None) -> list[str]:
+    """``-S`` overrides plus ``--data-dir`` as the override it stands for."""
+    return [*(overrides or []), *([f"data.data_dir={data_dir}"] if data_dir is not None else [])]
+
+
 def _params(params: Path | None, overrides: list[str] | None, data_dir: Path | None = None) -> Params:
-    sets = list(overrides or [])
-    if data_dir is not None:
-        sets.append(f"data.data_dir={data_dir}")
-    return load_params(params, sets)
+    return load_params(params, _overrides(overrides, data_dir))
 
 
 def print_data_summary(data: Any) -> None:
@@ -112,7 +114,7 @@ def run(
     from flows.dd import dd_pipeline
     from flows.kd import check, kd_pipeline
 
-    overrides = [*(set_ or []), *([f"data.data_dir={data_dir}"] if data_dir else [])]
+    overrides = _overrides(set_, data_dir)
     p = load_params(params, overrides)
     check(p)  # fail fast on bad parameters, before a Prefect server starts
     if not skip_dd:
@@ -129,7 +131,7 @@ def dd_cmd(params: ParamsOpt = None, set_: SetOpt = None, data_dir: DataDirOpt =
     """Dataset distillation only (the dd_pipeline flow; dd.* in params)."""
     from flows.dd import check, dd_pipeline
 
-    overrides = [*(set_ or []), *([f"data.data_dir={data_dir}"] if data_dir else [])]
+    overrides = _overrides(set_, data_dir)
     check(load_params(params, overrides))
     print_dd_results(dd_pipeline(overrides=overrides, params_file=str(params) if params else None))
 

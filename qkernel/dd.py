@@ -40,7 +40,19 @@ from qkernel.config import DDParams
 from qkernel.errors import ConfigError
 from qkernel.functional import FunctionalModel
 
-__all__ = ["Distilled", "ModelFactory", "distill", "inner_train", "initial_images", "make_outer_step"]
+__all__ = [
+    "Distilled",
+    "ModelFactory",
+    "balanced_labels",
+    "distill",
+    "initial_images",
+    "initial_weights",
+    "inner_train",
+    "make_outer_step",
+    "random_real_subset",
+    "step_batches",
+    "train_on",
+]
 
 qkernel.configure_tensorflow()  # best effort when used as a library (the CLI has already done it)
 
@@ -74,6 +86,16 @@ def _softplus_inverse(y: float) -> float:
     return float(np.log(np.expm1(y)))
 
 
+def balanced_labels(num_classes: int, per_class: int) -> np.ndarray:
+    """``[0]*per_class + [1]*per_class + …``: the class-major labels of a synthetic or random-real set."""
+    return np.repeat(np.arange(num_classes), per_class).astype(np.int64)
+
+
+def initial_weights(factory: ModelFactory, seed: int) -> list[tf.Tensor]:
+    """The trainable weights of a freshly built ``factory(seed)`` model, as tensors."""
+    return [tf.identity(v) for v in factory(seed).trainable_variables]
+
+
 def initial_images(
     x_train: np.ndarray, y_train: np.ndarray, num_classes: int, per_class: int, mode: str, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -83,7 +105,7 @@ def initial_images(
         ConfigError: if a class has fewer than ``per_class`` real images in ``real`` mode.
     """
     rng = np.random.default_rng([seed, 1])
-    labels = np.repeat(np.arange(num_classes), per_class).astype(np.int64)
+    labels = balanced_labels(num_classes, per_class)
     if mode == "noise":
         return rng.standard_normal((len(labels), *x_train.shape[1:])).astype(np.float32), labels
     return random_real_subset(x_train, y_train, num_classes, per_class, rng), labels
@@ -212,7 +234,7 @@ def _init_pool(factory: ModelFactory, size: int, seed: int) -> tuple[FunctionalM
     fm = FunctionalModel(factory(seed))
     pool = [fm.current()]
     for k in range(1, size):
-        pool.append([tf.identity(v) for v in factory(seed + k).trainable_variables])
+        pool.append(initial_weights(factory, seed + k))
     return fm, pool
 
 
@@ -238,7 +260,7 @@ def distill(
     Returns:
         The distilled images, their labels and the learned rates, with the loss history.
     """
-    step_batches(np.repeat(np.arange(num_classes), params.images_per_class), params.steps)  # check first
+    batches = step_batches(balanced_labels(num_classes, params.images_per_class), params.steps)  # fails first
     images0, labels0 = initial_images(x_train, y_train, num_classes, params.images_per_class, params.image_init, seed)
     pool_size = 1 if params.init == "fixed" else params.init_pool
     fm, pool = _init_pool(factory, pool_size, seed)
@@ -248,7 +270,7 @@ def distill(
     raw_rates = tf.Variable(np.full(shape, _softplus_inverse(params.lr_init), np.float32), name="raw_rates")
     labels = tf.constant(labels0)
     optimizer = tf.keras.optimizers.Adam(params.outer_lr, beta_1=params.betas[0], beta_2=params.betas[1])
-    step = make_outer_step(fm, images, labels, raw_rates, optimizer, step_batches(labels0, params.steps))
+    step = make_outer_step(fm, images, labels, raw_rates, optimizer, batches)
     rng = np.random.default_rng([seed, 2])
     batch = min(params.real_batch, len(x_train))
     history: list[dict[str, float]] = []

@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from qkernel.config import DDEvalParams
 from qkernel.data import PreparedDataset
-from qkernel.dd import Distilled, ModelFactory, random_real_subset, train_on
+from qkernel.dd import Distilled, ModelFactory, balanced_labels, initial_weights, random_real_subset, train_on
 from qkernel.functional import FunctionalModel
 from qkernel.layers import QuantumLayer
 from qkernel.observables import measurement_plan
@@ -40,6 +40,14 @@ def summary(values: Sequence[float]) -> dict[str, Any]:
     return {"mean": float(arr.mean()), "std": float(arr.std()), "values": [float(v) for v in arr]}
 
 
+def _train_and_score(
+    fm: FunctionalModel, start: list[tf.Tensor], distilled: Distilled, data: PreparedDataset, steps: int
+) -> float:
+    """Train from ``start`` on the distilled set with its learned rates; test accuracy."""
+    fm.assign(train_on(fm, start, distilled.images, distilled.labels, distilled.learning_rates, steps))
+    return accuracy(fm.model, data.x["test"], data.y["test"])
+
+
 def evaluate_distilled(
     factory: ModelFactory, distilled: Distilled, data: PreparedDataset, inits: int, seed: int, steps: int,
     on_init: Callable[[int, float], None] | None = None,
@@ -48,9 +56,8 @@ def evaluate_distilled(
     fm = FunctionalModel(factory(seed + EVAL_SEED_OFFSET))
     accs = []
     for k in range(inits):
-        start = fm.current() if k == 0 else [tf.identity(v) for v in factory(seed + EVAL_SEED_OFFSET + k).trainable_variables]
-        fm.assign(train_on(fm, start, distilled.images, distilled.labels, distilled.learning_rates, steps))
-        accs.append(accuracy(fm.model, data.x["test"], data.y["test"]))
+        start = fm.current() if k == 0 else initial_weights(factory, seed + EVAL_SEED_OFFSET + k)
+        accs.append(_train_and_score(fm, start, distilled, data, steps))
         if on_init is not None:
             on_init(k, accs[-1])
     return summary(accs)
@@ -59,8 +66,7 @@ def evaluate_distilled(
 def evaluate_known_init(factory: ModelFactory, distilled: Distilled, data: PreparedDataset, seed: int, steps: int) -> dict[str, Any]:
     """Fixed-init mode: the initialisation the images were distilled for, trained on them (Wang et al.'s setting)."""
     fm = FunctionalModel(factory(seed))
-    fm.assign(train_on(fm, fm.current(), distilled.images, distilled.labels, distilled.learning_rates, steps))
-    return summary([accuracy(fm.model, data.x["test"], data.y["test"])])
+    return summary([_train_and_score(fm, fm.current(), distilled, data, steps)])
 
 
 def evaluate_real(
@@ -80,7 +86,7 @@ def evaluate_real(
         else:
             x = random_real_subset(data.x["train"], data.y["train"], data.num_classes, per_class,
                                    np.random.default_rng([seed, 3, k]))
-            y = np.repeat(np.arange(data.num_classes), per_class).astype(data.y["train"].dtype)
+            y = balanced_labels(data.num_classes, per_class).astype(data.y["train"].dtype)
         model = factory(init_seed)
         subset = per_class is not None
         result = fit(model, (x, y), (data.x["val"], data.y["val"]),

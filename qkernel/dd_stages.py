@@ -59,10 +59,10 @@ def check_dd(params: Params, image_shape: Sequence[int] = (28, 28), num_classes:
     Raises:
         ConfigError: naming the model entry and what is wrong.
     """
-    from qkernel.dd import step_batches
+    from qkernel.dd import balanced_labels, step_batches
     from qkernel.functional import FunctionalModel
 
-    step_batches(np.repeat(np.arange(num_classes), params.dd.images_per_class), params.dd.steps)
+    step_batches(balanced_labels(num_classes, params.dd.images_per_class), params.dd.steps)
     for spec in params.dd.models:
         try:
             FunctionalModel(model_factory(params, spec, image_shape, num_classes)(params.seed))
@@ -98,10 +98,10 @@ def distill_stage(
             "learning_rates": result.learning_rates.tolist()}
 
 
-def _cost(params: Params, factory: ModelFactory, data: PreparedDataset, full: dict[str, Any]) -> dict[str, Any] | None:
+def _cost(params: Params, model: tf.keras.Model, data: PreparedDataset, full: dict[str, Any]) -> dict[str, Any] | None:
     dd = params.dd
     epochs = full["epochs_run"][0] if full.get("epochs_run") else params.dd.eval.epochs
-    return quantum_cost(factory(params.seed), dd.images_per_class * data.num_classes, dd.epochs,
+    return quantum_cost(model, dd.images_per_class * data.num_classes, dd.epochs,
                         len(data.y["train"]), epochs, dd.eval.shots)
 
 
@@ -138,7 +138,7 @@ def evaluate_stage(
         "learning_rates": distilled.learning_rates.tolist(),
         "final_outer_loss": distilled.history[-1]["loss"] if distilled.history else None,
         "best_outer_step": distilled.best_step,
-        "quantum_cost": _cost(params, factory, data, results["full"]),
+        "quantum_cost": _cost(params, probe, data, results["full"]),
     }
     atomic_write_json(Path(out_dir) / "metrics.json", metrics)
     return metrics

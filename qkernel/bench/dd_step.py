@@ -19,7 +19,6 @@ with 1 thread and with every core, and its faster setting is reported.
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from qkernel import dd
+from qkernel.bench.suite import _median_seconds
 from qkernel.functional import FunctionalModel
 from qkernel.registry import get_registry
 
@@ -50,8 +50,8 @@ class DDWorkload:
         self.real_y = rng.integers(0, 10, real_batch)
 
 
-def native_outer_step(work: DDWorkload) -> tuple[Callable[[], Any], Callable[[], tuple[float, np.ndarray, np.ndarray]]]:
-    """``(run, values)``: ``run()`` performs one outer step (loss and second-order gradients)."""
+def native_outer_step(work: DDWorkload) -> Callable[[], tuple[float, np.ndarray, np.ndarray]]:
+    """``run()`` performs one outer step and returns the loss and the gradients to images and rates."""
     fm = FunctionalModel(work.model)
     images = tf.Variable(work.syn_x)
     rates = tf.Variable(work.raw_rates)
@@ -63,7 +63,7 @@ def native_outer_step(work: DDWorkload) -> tuple[Callable[[], Any], Callable[[],
         loss, (g_images, g_rates) = grads(w0, x, y)
         return float(loss), g_images.numpy(), g_rates.numpy()
 
-    return run, run
+    return run
 
 
 def torch_threads() -> int:
@@ -71,16 +71,6 @@ def torch_threads() -> int:
     import os
 
     return max(1, os.cpu_count() or 1)
-
-
-def _median(run: Callable[[], Any], steps: int) -> float:
-    run()  # warm-up: tracing, XLA compilation
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def run_dd_benchmark(synthetic: int = 100, inner: int = 1, real_batch: int = 256, steps: int = 5,
@@ -91,8 +81,9 @@ def run_dd_benchmark(synthetic: int = 100, inner: int = 1, real_batch: int = 256
         ``{"synthetic", "inner", "real_batch", "native_s", "pennylane_s", "speedup", "max_grad_gap", "note"}``.
     """
     work = DDWorkload(synthetic, inner, real_batch, readout)
-    native_run, native_values = native_outer_step(work)
-    native_s = _median(native_run, steps)
+    native_run = native_outer_step(work)
+    # One warm-up call (tracing, XLA compilation), then exactly ``steps`` timed steps.
+    native_s = _median_seconds(native_run, steps=steps, time_budget=0.0, min_steps=steps, max_steps=steps)
     row: dict[str, Any] = {"synthetic": synthetic, "inner": inner, "real_batch": real_batch, "readout": readout,
                            "native_s": native_s, "pennylane_s": None, "speedup": None, "max_grad_gap": None,
                            "note": ""}
@@ -103,7 +94,7 @@ def run_dd_benchmark(synthetic: int = 100, inner: int = 1, real_batch: int = 256
     except ImportError as exc:
         row["note"] = f"PennyLane reference skipped: {exc}"
         return row
-    loss, g_images, g_rates = native_values()
+    loss, g_images, g_rates = native_run()
     ref_loss, ref_images, ref_rates = reference.outer_step(
         None, work.syn_x, work.syn_y, work.raw_rates, work.real_x, work.real_y)
     scale = max(float(np.max(np.abs(g_images))), 1e-12)
