@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from qkernel.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from qkernel.io import atomic_write_json, atomic_write_text
 from qkernel.published import COMPARABLE, DD_ACCURACY
-from qkernel.report import _png, markdown_table, plt
+from qkernel.report import markdown_table, plt, save_figure
 
 __all__ = ["accuracy_rows", "cost_rows", "plot_image_grid", "plot_learning_rates", "plot_outer_loss", "write_dd_report"]
 
@@ -34,7 +34,7 @@ def plot_image_grid(images: np.ndarray, labels: np.ndarray, class_names: Sequenc
                 ax.set_ylabel(class_names[c] if c < len(class_names) else str(c), rotation=0, ha="right",
                               va="center", fontsize=8)
     fig.suptitle(title, fontsize=10)
-    return atomic_write_bytes(path, _png(fig))
+    return save_figure(fig, path)
 
 
 def plot_learning_rates(rates: dict[str, Sequence[float]], steps_per_epoch: int, path: Path) -> Path:
@@ -54,7 +54,7 @@ def plot_learning_rates(rates: dict[str, Sequence[float]], steps_per_epoch: int,
            yscale="log")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return atomic_write_bytes(path, _png(fig))
+    return save_figure(fig, path)
 
 
 def plot_outer_loss(histories: dict[str, Sequence[dict[str, float]]], path: Path) -> Path:
@@ -65,7 +65,7 @@ def plot_outer_loss(histories: dict[str, Sequence[dict[str, float]]], path: Path
     ax.set(xlabel="outer step", ylabel="real-batch loss after inner training", title="Distillation progress")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return atomic_write_bytes(path, _png(fig))
+    return save_figure(fig, path)
 
 
 def _pct(block: dict[str, Any]) -> str:

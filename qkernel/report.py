@@ -17,11 +17,12 @@ from qkernel.io import atomic_write_bytes, atomic_write_text
 from qkernel.published import kd_published_accuracy
 
 
-def _png(fig: plt.Figure) -> bytes:
+def save_figure(fig: plt.Figure, path: Path) -> Path:
+    """Write ``fig`` to ``path`` as PNG atomically and close it; returns ``path``."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
-    return buf.getvalue()
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 def plot_training_curves(histories: dict[str, Sequence[dict[str, float]]], path: Path) -> Path:
@@ -36,7 +37,7 @@ def plot_training_curves(histories: dict[str, Sequence[dict[str, float]]], path:
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    return atomic_write_bytes(path, _png(fig))
+    return save_figure(fig, path)
 
 
 def plot_confusion(confusion: Sequence[Sequence[int]], class_names: Sequence[str], title: str, path: Path) -> Path:
@@ -51,7 +52,7 @@ def plot_confusion(confusion: Sequence[Sequence[int]], class_names: Sequence[str
     for (i, j), v in np.ndenumerate(cm):
         if v:
             ax.text(j, i, str(v), ha="center", va="center", fontsize=6, color="white" if v > threshold else "black")
-    return atomic_write_bytes(path, _png(fig))
+    return save_figure(fig, path)
 
 
 def results_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
