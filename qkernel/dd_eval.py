@@ -24,7 +24,7 @@ from qkernel.dd import Distilled, ModelFactory, balanced_labels, initial_weights
 from qkernel.functional import FunctionalModel
 from qkernel.layers import QuantumLayer
 from qkernel.observables import measurement_plan
-from qkernel.training import accuracy, fit
+from qkernel.training import accuracy, fit, reset_optimizer
 
 __all__ = ["EVAL_SEED_OFFSET", "evaluate_distilled", "evaluate_known_init", "evaluate_real", "quantum_cost", "summary"]
 
@@ -79,6 +79,7 @@ def evaluate_real(
     touched once per model.
     """
     accs, epochs = [], []
+    model, optimizer = None, tf.keras.optimizers.Adam(params.learning_rate)
     for k in range(inits):
         init_seed = seed + EVAL_SEED_OFFSET + k
         if per_class is None:
@@ -87,11 +88,20 @@ def evaluate_real(
             x = random_real_subset(data.x["train"], data.y["train"], data.num_classes, per_class,
                                    np.random.default_rng([seed, 3, k]))
             y = balanced_labels(data.num_classes, per_class).astype(data.y["train"].dtype)
-        model = factory(init_seed)
+        # One model and optimizer for every init (its traced steps are reused: tracing a
+        # quantum model costs more than training it on 100 images); each init starts from
+        # factory(init_seed)'s weights and a zeroed optimizer, as a fresh model would.
+        fresh = factory(init_seed)
+        if model is None:
+            model = fresh
+        else:
+            for dst, src in zip(model.weights, fresh.weights):
+                dst.assign(src)
+            reset_optimizer(optimizer)
         subset = per_class is not None
         result = fit(model, (x, y), (data.x["val"], data.y["val"]),
                      epochs=params.subset_epochs if subset else params.epochs,
-                     batch_size=min(params.batch_size, len(x)), optimizer=tf.keras.optimizers.Adam(params.learning_rate),
+                     batch_size=min(params.batch_size, len(x)), optimizer=optimizer,
                      seed=init_seed, patience=params.subset_patience if subset else params.patience)
         accs.append(accuracy(model, data.x["test"], data.y["test"]))
         epochs.append(len(result.history))

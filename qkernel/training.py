@@ -23,8 +23,8 @@ import tensorflow as tf
 
 from qkernel.io import atomic_write_json
 
-# Each fit() traces fresh tf.functions for its model; TF's "retracing" warnings about that
-# are expected here and only confuse users.
+# Each new model (or optimizer) gets freshly traced tf.functions; TF's "retracing" warnings
+# about that are expected here and only confuse users.
 tf.get_logger().setLevel("ERROR")
 
 #: loss_fn(model, x_batch, y_batch, extra_batch, training) -> scalar loss tensor
@@ -69,6 +69,43 @@ def predict_logits(model: tf.keras.Model, x: np.ndarray, batch_size: int = 512) 
 def accuracy(model: tf.keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int = 512) -> float:
     """Top-1 accuracy of ``model`` on ``(x, y)``."""
     return float(np.mean(np.argmax(predict_logits(model, x, batch_size), axis=1) == y))
+
+
+def _steps(model: tf.keras.Model, optimizer: tf.keras.optimizers.Optimizer, loss_fn: LossFn) -> tuple[Any, Any]:
+    """The traced train and eval steps of ``model`` with ``optimizer`` and ``loss_fn``, cached on the model.
+
+    Tracing a quantum model's step costs seconds; a caller that trains the same model
+    object again (with the same optimizer, reset) reuses the traced graphs. The cache key
+    holds the optimizer alive, so its ``id`` cannot be reused by another one.
+    """
+    cache = model.__dict__.setdefault("_qdistill_fit_steps", {})
+    key = (id(optimizer), loss_fn)
+    if key in cache:
+        return cache[key][1:]
+
+    @tf.function(reduce_retracing=True)
+    def train_step(xb: tf.Tensor, yb: tf.Tensor, eb: Any) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            loss = loss_fn(model, xb, yb, eb, True)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    @tf.function(reduce_retracing=True)
+    def eval_step(xb: tf.Tensor, yb: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        logits = model(xb, training=False)
+        loss = tf.keras.losses.sparse_categorical_crossentropy(yb, logits, from_logits=True)
+        hits = tf.cast(tf.equal(tf.argmax(logits, axis=1, output_type=yb.dtype), yb), tf.float32)
+        return tf.reduce_sum(loss), tf.reduce_sum(hits)
+
+    cache[key] = (optimizer, train_step, eval_step)
+    return train_step, eval_step
+
+
+def reset_optimizer(optimizer: tf.keras.optimizers.Optimizer) -> None:
+    """Zero a built optimizer's state (step count, moments): it then behaves as a new one."""
+    for v in optimizer.variables:
+        v.assign(tf.zeros_like(v))
 
 
 def fit(
@@ -116,20 +153,7 @@ def fit(
     n_batches = max(1, -(-n // batch_size))
     extra_t = None if extra is None else tf.convert_to_tensor(extra)
 
-    @tf.function(reduce_retracing=True)
-    def train_step(xb: tf.Tensor, yb: tf.Tensor, eb: Any) -> tf.Tensor:
-        with tf.GradientTape() as tape:
-            loss = loss_fn(model, xb, yb, eb, True)
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return loss
-
-    @tf.function(reduce_retracing=True)
-    def eval_step(xb: tf.Tensor, yb: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        logits = model(xb, training=False)
-        loss = tf.keras.losses.sparse_categorical_crossentropy(yb, logits, from_logits=True)
-        hits = tf.cast(tf.equal(tf.argmax(logits, axis=1, output_type=yb.dtype), yb), tf.float32)
-        return tf.reduce_sum(loss), tf.reduce_sum(hits)
+    train_step, eval_step = _steps(model, optimizer, loss_fn)
 
     def evaluate(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         total_loss, total_hits = 0.0, 0.0

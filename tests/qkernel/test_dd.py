@@ -179,7 +179,8 @@ def test_distilling_two_classes_learns_and_beats_chance(tmp_path) -> None:
 
     p = load_params(None, ["data.classes=0,1", "data.per_class=100", "data.test_per_class=50", "dd.images_per_class=2",
                            "dd.steps=2", "dd.epochs=3", "dd.outer_steps=30", "dd.real_batch=64", "dd.init_pool=3",
-                           "dd.lr_init=0.1", "dd.outer_lr=0.05", "dd.image_init=noise", f"data.out_dir={tmp_path}"])
+                           "dd.lr_init=0.1", "dd.outer_lr=0.05", "dd.image_init=noise", "dd.init=random",
+                           f"data.out_dir={tmp_path}"])
     data = load_dataset(p)
     factory = lambda seed: (tf.keras.utils.set_random_seed(seed),  # noqa: E731
                             get_registry().create("model", "lenet", input_shape=(28, 28), num_classes=2))[1]

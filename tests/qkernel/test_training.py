@@ -11,7 +11,7 @@ import tensorflow as tf
 from qkernel.config import load_params
 from qkernel.data import load_dataset
 from qkernel.registry import get_registry
-from qkernel.training import accuracy, fit
+from qkernel.training import accuracy, fit, reset_optimizer
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +59,24 @@ def test_early_stopping_keeps_best_weights(small) -> None:
     assert result.stopped_early and len(result.history) < 50
     assert result.best_epoch == 1 + int(np.argmax([r["val_accuracy"] for r in result.history]))
     assert accuracy(model, small.x["val"], small.y["val"]) == pytest.approx(result.best_val_accuracy)
+
+
+def test_retraining_one_model_with_a_reset_optimizer_equals_a_fresh_model(small) -> None:
+    """What the DD evaluation relies on to reuse traced steps across initialisations."""
+    data = (small.x["train"], small.y["train"]), (small.x["val"], small.y["val"])
+    fresh, result_fresh = train(small, epochs=2)
+    reused, optimizer = lenet(seed=5), tf.keras.optimizers.Adam(3e-3)
+    fit(reused, *data, epochs=1, batch_size=32, optimizer=optimizer, seed=9)  # some other training first
+    for dst, src in zip(reused.weights, lenet().weights):
+        dst.assign(src)
+    reset_optimizer(optimizer)
+    result_reused = fit(reused, *data, epochs=2, batch_size=32, optimizer=optimizer, seed=1)
+    assert int(optimizer.iterations.numpy()) == steps_taken(small, epochs=2, batch_size=32)
+    for got, want in zip(result_reused.history, result_fresh.history):
+        assert got == pytest.approx(want, rel=1e-5)
+    for a, b in zip(fresh.weights, reused.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def steps_taken(data, epochs: int, batch_size: int) -> int:
+    return epochs * -(-len(data.y["train"]) // batch_size)
