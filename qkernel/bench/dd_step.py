@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from qkernel import dd
-from qkernel.bench.suite import _median_seconds
+from qkernel.bench.suite import median_seconds
 from qkernel.functional import FunctionalModel
 from qkernel.registry import get_registry
 
@@ -83,7 +83,7 @@ def run_dd_benchmark(synthetic: int = 100, inner: int = 1, real_batch: int = 256
     work = DDWorkload(synthetic, inner, real_batch, readout)
     native_run = native_outer_step(work)
     # One warm-up call (tracing, XLA compilation), then exactly ``steps`` timed steps.
-    native_s = _median_seconds(native_run, steps=steps, time_budget=0.0, min_steps=steps, max_steps=steps)
+    native_s = median_seconds(native_run, steps=steps, time_budget=0.0, min_steps=steps, max_steps=steps)
     row: dict[str, Any] = {"synthetic": synthetic, "inner": inner, "real_batch": real_batch, "readout": readout,
                            "native_s": native_s, "pennylane_s": None, "speedup": None, "max_grad_gap": None,
                            "note": ""}

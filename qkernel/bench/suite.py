@@ -46,6 +46,7 @@ __all__ = [
     "compare_with_native",
     "feature_width",
     "format_rows",
+    "median_seconds",
     "run_benchmarks",
     "sample_features",
     "sample_weights",
@@ -115,8 +116,8 @@ def _tf_train_step(fn: Callable[[Any, Any], tf.Tensor], n_features: int, weights
     return step
 
 
-def _median_seconds(run: Callable[[], Any], *, steps: int | None, time_budget: float, min_steps: int,
-                    max_steps: int, warmup: Callable[[], Any] | None = None) -> float:
+def median_seconds(run: Callable[[], Any], *, steps: int | None, time_budget: float, min_steps: int,
+                   max_steps: int, warmup: Callable[[], Any] | None = None) -> float:
     """Median duration of ``run()`` after one call of ``warmup`` (default ``run``); see the module docstring."""
     (warmup or run)()
     times: list[float] = []
@@ -263,7 +264,7 @@ def run_benchmarks(
                     if isinstance(runners[name], str):
                         rows.append(_row("train", n, encoder, batch, name, None, runners[name]))
                     else:
-                        seconds = _median_seconds(runners[name](features), **timing)
+                        seconds = median_seconds(runners[name](features), **timing)
                         rows.append(_row("train", n, encoder, batch, name, batch / seconds))
                     done += 1
             for name in eval_backends:
@@ -275,7 +276,7 @@ def run_benchmarks(
                         done += 1
                         continue
                     features = sample_features(n, encoder, batch, seed)
-                    rate = batch / _median_seconds(lambda: fn(features, weights), warmup=lambda: fn(features[:8], weights),
+                    rate = batch / median_seconds(lambda: fn(features, weights), warmup=lambda: fn(features[:8], weights),
                                                    **timing)
                     rows.append(_row("eval", n, encoder, batch, name, rate))
                     done += 1
