@@ -33,11 +33,31 @@ async def _filter(endpoint: str, body: dict) -> list[dict]:
     return response.json()
 
 
-def task_states(flow_run_id) -> dict[str, list[str]]:
-    runs = asyncio.run(_filter("/task_runs/filter", {"flow_runs": {"id": {"any_": [str(flow_run_id)]}}}))
+FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+
+def task_states(flow_run_id, timeout: float = 60.0) -> dict[str, list[str]]:
+    """Final state names of a flow run's task runs, by task name.
+
+    Prefect 3 records task-run states from events that the server consumes asynchronously, so a
+    run can be listed before its state is: send the client's queued events, then poll until
+    every task run has a final state and no new one appeared since the last look.
+    """
+    from prefect.events.worker import EventsWorker
+
+    EventsWorker.drain_all()
+    body = {"flow_runs": {"id": {"any_": [str(flow_run_id)]}}}
+    deadline, seen = time.monotonic() + timeout, -1
+    while True:
+        runs = asyncio.run(_filter("/task_runs/filter", body))
+        settled = runs and all(r["state"] and r["state"]["type"] in FINAL for r in runs)
+        if (settled and len(runs) == seen) or time.monotonic() > deadline:
+            break
+        seen = len(runs) if settled else -1
+        time.sleep(0.5)
     states: dict[str, list[str]] = {}
     for r in runs:
-        states.setdefault(r["name"].rsplit("-", 1)[0], []).append(r["state"]["name"])
+        states.setdefault(r["name"].rsplit("-", 1)[0], []).append(r["state"]["name"] if r["state"] else "no state")
     return states
 
 
