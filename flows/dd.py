@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import ProcessPoolTaskRunner
 
 from flows import artifacts
 from flows.kd import CACHE, CODE, _hash, _params, prepare
@@ -73,11 +73,20 @@ def check(p: Params) -> None:
     check_dd(p)
 
 
-@flow(name="dd-pipeline", task_runner=ThreadPoolTaskRunner(max_workers=1), log_prints=True)
+def configure_worker() -> None:
+    """Run in each task process before its first task: TensorFlow's threading for unrolled loops."""
+    import qkernel
+
+    qkernel.configure_tensorflow()
+
+
+@flow(name="dd-pipeline", task_runner=ProcessPoolTaskRunner(initializer=configure_worker), log_prints=True)
 def dd_pipeline(overrides: list[str] | None = None, params_file: str | None = None) -> dict[str, Any]:
     """Prepare → distill a synthetic set per ``dd.models`` entry → evaluate each → report.
 
-    Models are distilled one after another (each step already uses every core).
+    Each model's distill and evaluate tasks run in a worker process, models side by side: one
+    model's work (tracing, small graph ops in a ``tf.while_loop``) keeps about one core busy.
+    Workers: one per core, or ``PREFECT_TASKS_RUNNER_PROCESS_POOL_MAX_WORKERS``.
 
     Returns:
         ``{"run_dir", "report", "models"}``.
@@ -86,9 +95,10 @@ def dd_pipeline(overrides: list[str] | None = None, params_file: str | None = No
     check(p)
     pd = p.as_dict()
     data_path = prepare(pd, CODE)
-    results = []
+    futures = []
     for spec in p.dd.models:
-        distilled = distill(pd, spec.label, data_path, CODE)
-        results.append(evaluate(pd, spec.label, data_path, distilled, CODE))
+        distilled = distill.submit(pd, spec.label, data_path, CODE)
+        futures.append(evaluate.submit(pd, spec.label, data_path, distilled, CODE))
+    results = [f.result() for f in futures]
     report_path = report(pd, results, data_path, CODE)
     return {"run_dir": str(dd_dir(p)), "report": report_path, "models": results}

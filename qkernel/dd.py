@@ -46,7 +46,8 @@ __all__ = [
     "balanced_labels",
     "distill",
     "initial_images",
-    "initial_weights",
+    "initial_state",
+    "load_state",
     "inner_train",
     "make_outer_step",
     "random_real_subset",
@@ -91,9 +92,24 @@ def balanced_labels(num_classes: int, per_class: int) -> np.ndarray:
     return np.repeat(np.arange(num_classes), per_class).astype(np.int64)
 
 
-def initial_weights(factory: ModelFactory, seed: int) -> list[tf.Tensor]:
-    """The trainable weights of a freshly built ``factory(seed)`` model, as tensors."""
-    return [tf.identity(v) for v in factory(seed).trainable_variables]
+def initial_state(factory: ModelFactory, seed: int) -> list[tf.Tensor]:
+    """Every weight of a freshly built ``factory(seed)`` model (``model.weights`` order), as tensors.
+
+    Non-trainable weights belong to an initialisation too: quantum LeNet's fixed Hermitian
+    readout is drawn with the seed, like its trainable weights.
+    """
+    return [tf.identity(v) for v in factory(seed).weights]
+
+
+def load_state(fm: FunctionalModel, state: Sequence[tf.Tensor]) -> list[tf.Tensor]:
+    """Write an :func:`initial_state` into ``fm``'s model; return its trainable weights to start from.
+
+    Traced steps of ``fm`` read non-trainable variables by reference, so one model (one trace)
+    serves every initialisation.
+    """
+    for variable, value in zip(fm.model.weights, state, strict=True):
+        variable.assign(value)
+    return fm.current()
 
 
 def initial_images(
@@ -230,12 +246,12 @@ def make_outer_step(
 
 
 def _init_pool(factory: ModelFactory, size: int, seed: int) -> tuple[FunctionalModel, list[list[tf.Tensor]]]:
-    """The model called during distillation and ``size`` initialisations (seeds ``seed … seed+size−1``)."""
-    fm = FunctionalModel(factory(seed))
-    pool = [fm.current()]
+    """The model called during distillation and ``size`` initial states (seeds ``seed … seed+size−1``)."""
+    model = factory(seed)
+    pool = [[tf.identity(v) for v in model.weights]]
     for k in range(1, size):
-        pool.append(initial_weights(factory, seed + k))
-    return fm, pool
+        pool.append(initial_state(factory, seed + k))
+    return FunctionalModel(model), pool
 
 
 def distill(
@@ -276,7 +292,7 @@ def distill(
     history: list[dict[str, float]] = []
     best = (np.inf, images0, tf.nn.softplus(raw_rates).numpy(), 0)
     for k in range(1, params.outer_steps + 1):
-        w0 = pool[int(rng.integers(len(pool)))]
+        w0 = load_state(fm, pool[int(rng.integers(len(pool)))])
         idx = rng.choice(len(x_train), batch, replace=False)
         before = (images.numpy(), tf.nn.softplus(raw_rates).numpy())  # the loss below is of these
         try:

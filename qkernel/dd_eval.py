@@ -1,8 +1,8 @@
 """Judging a distilled set: fresh models trained on it, random real images, the full set, quantum cost.
 
 * :func:`evaluate_distilled` — fresh initialisations (never seen while distilling) trained on
-  the distilled images with the learned rates, scored on the full test split;
-* :func:`evaluate_known_init` — in fixed-init mode, the one initialisation distilled for;
+  the distilled images with the learned rates, scored on the full test split; in fixed-init
+  mode also the one initialisation distilled for;
 * :func:`evaluate_real` — the same model trained with Adam (early stopping on validation)
   on ``k`` random real images per class, or on the whole training split;
 * :func:`quantum_cost` — circuit executions needed to train on the distilled set vs the full
@@ -20,13 +20,15 @@ import tensorflow as tf
 
 from qkernel.config import DDEvalParams
 from qkernel.data import PreparedDataset
-from qkernel.dd import Distilled, ModelFactory, balanced_labels, initial_weights, random_real_subset, train_on
+from qkernel.dd import (
+    Distilled, ModelFactory, balanced_labels, initial_state, load_state, random_real_subset, train_on,
+)
 from qkernel.functional import FunctionalModel
 from qkernel.layers import QuantumLayer
 from qkernel.observables import measurement_plan
 from qkernel.training import accuracy, fit, reset_optimizer
 
-__all__ = ["EVAL_SEED_OFFSET", "evaluate_distilled", "evaluate_known_init", "evaluate_real", "quantum_cost", "summary"]
+__all__ = ["EVAL_SEED_OFFSET", "evaluate_distilled", "evaluate_real", "quantum_cost", "summary"]
 
 #: Evaluation initialisations use seeds from here on, away from the distillation pool.
 EVAL_SEED_OFFSET = 100_000
@@ -40,33 +42,37 @@ def summary(values: Sequence[float]) -> dict[str, Any]:
     return {"mean": float(arr.mean()), "std": float(arr.std()), "values": [float(v) for v in arr]}
 
 
-def _train_and_score(
-    fm: FunctionalModel, start: list[tf.Tensor], distilled: Distilled, data: PreparedDataset, steps: int
-) -> float:
-    """Train from ``start`` on the distilled set with its learned rates; test accuracy."""
-    fm.assign(train_on(fm, start, distilled.images, distilled.labels, distilled.learning_rates, steps))
-    return accuracy(fm.model, data.x["test"], data.y["test"])
-
-
 def evaluate_distilled(
     factory: ModelFactory, distilled: Distilled, data: PreparedDataset, inits: int, seed: int, steps: int,
-    on_init: Callable[[int, float], None] | None = None,
-) -> dict[str, Any]:
-    """Train ``inits`` fresh models on the distilled set with its learned rates; test accuracy of each."""
-    fm = FunctionalModel(factory(seed + EVAL_SEED_OFFSET))
+    on_init: Callable[[int, float], None] | None = None, known_init: bool = False,
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Models trained on the distilled set with its learned rates; their test accuracies.
+
+    Args:
+        inits: Fresh initialisations (seeds from ``seed + EVAL_SEED_OFFSET``, never seen while
+            distilling), each complete: a fixed Hermitian readout is drawn anew too.
+        known_init: Also train ``factory(seed)``, the initialisation a fixed-init set was
+            distilled for (Wang et al.'s setting).
+        on_init: Called with ``(k, accuracy)`` after fresh initialisation ``k``.
+
+    Returns:
+        ``(summary of the fresh inits, summary of the known init or None)``. One functional
+        model serves all of them, so the training loop is traced once.
+    """
+    fm = FunctionalModel(factory(seed))
+
+    def train_from(init_seed: int) -> float:
+        start = load_state(fm, initial_state(factory, init_seed))
+        fm.assign(train_on(fm, start, distilled.images, distilled.labels, distilled.learning_rates, steps))
+        return accuracy(fm.model, data.x["test"], data.y["test"])
+
+    known = summary([train_from(seed)]) if known_init else None
     accs = []
     for k in range(inits):
-        start = fm.current() if k == 0 else initial_weights(factory, seed + EVAL_SEED_OFFSET + k)
-        accs.append(_train_and_score(fm, start, distilled, data, steps))
+        accs.append(train_from(seed + EVAL_SEED_OFFSET + k))
         if on_init is not None:
             on_init(k, accs[-1])
-    return summary(accs)
-
-
-def evaluate_known_init(factory: ModelFactory, distilled: Distilled, data: PreparedDataset, seed: int, steps: int) -> dict[str, Any]:
-    """Fixed-init mode: the initialisation the images were distilled for, trained on them (Wang et al.'s setting)."""
-    fm = FunctionalModel(factory(seed))
-    return summary([_train_and_score(fm, fm.current(), distilled, data, steps)])
+    return summary(accs), known
 
 
 def evaluate_real(
@@ -91,12 +97,11 @@ def evaluate_real(
         # One model and optimizer for every init (its traced steps are reused: tracing a
         # quantum model costs more than training it on 100 images); each init starts from
         # factory(init_seed)'s weights and a zeroed optimizer, as a fresh model would.
-        fresh = factory(init_seed)
         if model is None:
-            model = fresh
+            model = factory(init_seed)
         else:
-            for dst, src in zip(model.weights, fresh.weights):
-                dst.assign(src)
+            for variable, value in zip(model.weights, initial_state(factory, init_seed), strict=True):
+                variable.assign(value)
             reset_optimizer(optimizer)
         subset = per_class is not None
         result = fit(model, (x, y), (data.x["val"], data.y["val"]),

@@ -22,7 +22,7 @@ import tensorflow as tf
 from qkernel.config import DDModel, Params
 from qkernel.data import PreparedDataset, load_prepared
 from qkernel.dd import Distilled, ModelFactory, distill
-from qkernel.dd_eval import evaluate_distilled, evaluate_known_init, evaluate_real, quantum_cost
+from qkernel.dd_eval import evaluate_distilled, evaluate_real, quantum_cost
 from qkernel.errors import ConfigError, QDistillError
 from qkernel.io import atomic_save_npz, atomic_write_json, read_npz
 from qkernel.registry import get_registry
@@ -119,15 +119,15 @@ def evaluate_stage(
     def hook(what: str) -> Callable[[int, float], None] | None:
         return None if on_progress is None else (lambda k, acc: on_progress(what, k, acc))
 
+    # dd.distill builds its (first) initialisation with the run's seed: the fixed init.
+    fresh, known = evaluate_distilled(factory, distilled, data, ev.inits, params.seed, params.dd.steps,
+                                      hook("distilled"), known_init=params.dd.init == "fixed")
     results = {
-        "distilled": evaluate_distilled(factory, distilled, data, ev.inits, params.seed, params.dd.steps,
-                                        hook("distilled")),
+        "distilled": fresh,
         "random_real": evaluate_real(factory, data, params.dd.images_per_class, ev, ev.inits, params.seed,
                                      hook("random real")),
         "full": evaluate_real(factory, data, None, ev, ev.full_inits, params.seed, hook("full set")),
-        # dd.distill builds its (first) initialisation with the run's seed: the fixed init.
-        "known_init": (evaluate_known_init(factory, distilled, data, params.seed, params.dd.steps)
-                       if params.dd.init == "fixed" else None),
+        "known_init": known,
     }
     probe = factory(params.seed)
     metrics = {

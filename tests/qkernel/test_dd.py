@@ -190,11 +190,45 @@ def test_distilling_two_classes_learns_and_beats_chance(tmp_path) -> None:
     losses = [r["loss"] for r in result.history]
     assert np.mean(losses[-5:]) < np.mean(losses[:5])  # the outer loss goes down
     assert result.best_step == int(np.argmin(losses)) + 1  # the lowest-loss state is the one kept
-    acc = evaluate_distilled(factory, result, data, inits=2, seed=0, steps=2)
+    acc, _ = evaluate_distilled(factory, result, data, inits=2, seed=0, steps=2)
     start_images, start_labels = dd.initial_images(data.x["train"], data.y["train"], 2, 2, p.dd.image_init, 0)
     start = dd.Distilled(start_images, start_labels, np.full((6, 10), p.dd.lr_init, np.float32))
-    before = evaluate_distilled(factory, start, data, inits=2, seed=0, steps=2)
+    before, _ = evaluate_distilled(factory, start, data, inits=2, seed=0, steps=2)
     assert acc["mean"] > 0.75 and acc["mean"] > before["mean"] + 0.1, (before, acc)  # chance is 0.5
+
+
+def test_one_functional_model_takes_every_initialisation_fixed_hermitian_included() -> None:
+    factory = lambda seed: build(readout="hermitian-fixed", seed=seed)  # noqa: E731
+    fm = FunctionalModel(factory(0))
+    x, _ = batch(6)
+    fixed_h = {s: factory(s).get_layer("hermitian").non_trainable_weights[0].numpy() for s in (0, 7)}
+    assert not np.allclose(fixed_h[0], fixed_h[7])  # the frozen H is part of the initialisation
+    for s in (7, 0):
+        start = dd.load_state(fm, dd.initial_state(factory, s))
+        own = FunctionalModel(factory(s))
+        np.testing.assert_allclose(fm(start, x), own(own.current(), x), rtol=0, atol=1e-6)
+        np.testing.assert_array_equal(fm.model.get_layer("hermitian").non_trainable_weights[0].numpy(), fixed_h[s])
+
+
+def test_known_and_fresh_inits_score_as_models_built_for_each_seed(tmp_path) -> None:
+    from qkernel.data import load_dataset
+    from qkernel.dd_eval import EVAL_SEED_OFFSET, evaluate_distilled
+    from qkernel.training import accuracy
+
+    p = load_params(None, ["data.per_class=4", "data.test_per_class=6", f"data.out_dir={tmp_path}"])
+    data = load_dataset(p)
+    factory = lambda seed: build(readout="hermitian-fixed", seed=seed)  # noqa: E731
+    images, labels = dd.initial_images(data.x["train"], data.y["train"], 10, 1, "real", 0)
+    distilled = dd.Distilled(images, labels, np.full(2, 0.05, np.float32))
+    fresh, known = evaluate_distilled(factory, distilled, data, inits=2, seed=3, steps=1, known_init=True)
+
+    def alone(seed: int) -> float:
+        fm = FunctionalModel(factory(seed))
+        fm.assign(dd.train_on(fm, fm.current(), images, labels, distilled.learning_rates, 1))
+        return accuracy(fm.model, data.x["test"], data.y["test"])
+
+    expected = [alone(s) for s in (3, 3 + EVAL_SEED_OFFSET, 4 + EVAL_SEED_OFFSET)]
+    assert [known["values"][0], *fresh["values"]] == pytest.approx(expected, abs=1e-9)
 
 
 def test_random_real_subset_is_balanced_and_checks_counts() -> None:
