@@ -95,10 +95,9 @@ def dd_pipeline(overrides: list[str] | None = None, params_file: str | None = No
     check(p)
     pd = p.as_dict()
     data_path = prepare(pd, CODE)
-    futures = []
-    for spec in p.dd.models:
-        distilled = distill.submit(pd, spec.label, data_path, CODE)
-        futures.append(evaluate.submit(pd, spec.label, data_path, distilled, CODE))
-    results = [f.result() for f in futures]
+    distills = [distill.submit(pd, spec.label, data_path, CODE) for spec in p.dd.models]
+    # .result() re-raises a task's own error (a ConfigError stays a ConfigError for the CLI)
+    evaluations = [evaluate.submit(pd, spec.label, data_path, d.result(), CODE) for spec, d in zip(p.dd.models, distills)]
+    results = [e.result() for e in evaluations]
     report_path = report(pd, results, data_path, CODE)
     return {"run_dir": str(dd_dir(p)), "report": report_path, "models": results}

@@ -3,7 +3,8 @@
 Each task is a thin call into :mod:`qkernel.kd`. Tasks exchange file paths and JSON
 metrics, never live models, so they can run in threads, processes or on Dask workers.
 Caching is keyed on the task's inputs (the validated parameters, the paths of upstream
-artifacts) and the code version of ``qkernel`` + ``plugins``; results are persisted, so a
+artifacts), the code version of ``qkernel`` + ``plugins`` and the identity of the runs
+directory (a deleted one is not served from the cache); results are persisted, so a
 rerun skips finished work. Training tasks checkpoint every epoch, so a retry (or a rerun
 after a kill) resumes where it stopped.
 """
@@ -13,18 +14,45 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
+import uuid
 from pathlib import Path
 from typing import Any
 
 import qkernel
 from prefect import flow, get_run_logger, task
-from prefect.cache_policies import INPUTS, TASK_SOURCE
+from prefect.cache_policies import INPUTS, TASK_SOURCE, CachePolicy
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import artifacts
 from qkernel.config import Params, load_params
 
-CACHE = INPUTS + TASK_SOURCE
+
+
+def runs_dir_identity(context: Any, inputs: dict[str, Any]) -> str | None:
+    """Cache-key part: which ``runs_dir`` this is (a random id kept in ``<runs_dir>/.cache-id``).
+
+    Cached task results are paths under ``runs_dir``. Once it is deleted, a new one gets a
+    new id, so the tasks run again instead of returning paths to files that are gone.
+    """
+    params = inputs.get("params")
+    if not isinstance(params, dict) or not params.get("runs_dir"):
+        return None
+    marker = Path(params["runs_dir"]) / ".cache-id"
+    if not marker.exists():
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        tmp = marker.with_name(f".cache-id.{uuid.uuid4().hex}")
+        tmp.write_text(uuid.uuid4().hex)
+        try:
+            os.link(tmp, marker)  # atomic; concurrent tasks agree on the first id written
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return marker.read_text()
+
+
+CACHE = INPUTS + TASK_SOURCE + CachePolicy.from_cache_key_fn(runs_dir_identity)
 CODE = qkernel.code_version()
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tests.flows.test_kd_flow import artifact_types, task_states
 
@@ -49,3 +50,17 @@ def test_dd_pipeline_writes_distilled_sets_report_and_artifacts_then_hits_cache(
     states = task_states(again.state_details.flow_run_id)
     work = [s for key, ss in states.items() if key.startswith(("distill", "evaluate")) for s in ss]
     assert work and all(s == "Cached" for s in work), states
+
+
+def test_an_error_in_a_worker_process_reaches_the_caller_as_itself_and_writes_nothing(
+    prefect_server, tmp_path: Path
+) -> None:
+    from flows.dd import dd_pipeline
+    from qkernel.errors import ConfigError
+
+    overrides = [*TINY[:-1], "dd.lr_init=1000", "dd.outer_lr=100",
+                 "dd.models=[{label: a, model: lenet, options: {}}, {label: b, model: lenet, options: {}}]",
+                 f"runs_dir={tmp_path / 'runs'}", f"data.out_dir={tmp_path / 'data'}"]
+    with pytest.raises(ConfigError, match="dataset distillation diverged at outer step 1"):
+        dd_pipeline(overrides=overrides)
+    assert not list((tmp_path / "runs").rglob("distilled.npz")) and not list((tmp_path / "runs").rglob("report.md"))

@@ -92,6 +92,28 @@ def test_pipeline_writes_metrics_report_and_artifacts_then_rerun_hits_cache(pref
     assert trained and all(s == "Cached" for s in trained), states
 
 
+def test_a_deleted_runs_dir_is_not_served_from_the_cache(prefect_server, tmp_path: Path) -> None:
+    import shutil
+
+    from prefect import flow
+
+    from flows.kd import CODE, prepare
+    from qkernel.config import load_params
+
+    pd = load_params(None, tiny(tmp_path)).as_dict()
+
+    @flow
+    def prepare_only():
+        return prepare(pd, CODE, return_state=True)
+
+    first, again = prepare_only(), prepare_only()
+    assert (first.name, again.name) == ("Completed", "Cached")
+    shutil.rmtree(tmp_path / "runs")
+    fresh = prepare_only()
+    assert fresh.name == "Completed" and Path(fresh.result()).is_file()
+    assert fresh.result() == first.result()  # the same path, written again
+
+
 def test_bad_parameters_fail_before_training(prefect_server, tmp_path: Path) -> None:
     from flows.kd import kd_pipeline
 
