@@ -28,7 +28,6 @@ from flows import artifacts
 from qkernel.config import Params, load_params
 
 
-
 def runs_dir_identity(context: Any, inputs: dict[str, Any]) -> str | None:
     """Cache-key part: which ``runs_dir`` this is (a random id kept in ``<runs_dir>/.cache-id``).
 
