@@ -97,7 +97,8 @@ def dd_pipeline(overrides: list[str] | None = None, params_file: str | None = No
     data_path = prepare(pd, CODE)
     distills = [distill.submit(pd, spec.label, data_path, CODE) for spec in p.dd.models]
     # .result() re-raises a task's own error (a ConfigError stays a ConfigError for the CLI)
-    evaluations = [evaluate.submit(pd, spec.label, data_path, d.result(), CODE) for spec, d in zip(p.dd.models, distills)]
+    evaluations = [evaluate.submit(pd, spec.label, data_path, d.result(), CODE)
+                   for spec, d in zip(p.dd.models, distills)]
     results = [e.result() for e in evaluations]
     report_path = report(pd, results, data_path, CODE)
     return {"run_dir": str(dd_dir(p)), "report": report_path, "models": results}
