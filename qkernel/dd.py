@@ -101,15 +101,14 @@ def initial_state(factory: ModelFactory, seed: int) -> list[tf.Tensor]:
     return [tf.identity(v) for v in factory(seed).weights]
 
 
-def load_state(fm: FunctionalModel, state: Sequence[tf.Tensor]) -> list[tf.Tensor]:
-    """Write an :func:`initial_state` into ``fm``'s model; return its trainable weights to start from.
+def load_state(model: tf.keras.Model, state: Sequence[tf.Tensor]) -> None:
+    """Write an :func:`initial_state` into ``model``'s variables, non-trainable ones included.
 
-    Traced steps of ``fm`` read non-trainable variables by reference, so one model (one trace)
-    serves every initialisation.
+    Traced steps read variables by reference, so one model (one trace) serves every
+    initialisation.
     """
-    for variable, value in zip(fm.model.weights, state, strict=True):
+    for variable, value in zip(model.weights, state, strict=True):
         variable.assign(value)
-    return fm.current()
 
 
 def initial_images(
@@ -247,11 +246,7 @@ def make_outer_step(
 
 def _init_pool(factory: ModelFactory, size: int, seed: int) -> tuple[FunctionalModel, list[list[tf.Tensor]]]:
     """The model called during distillation and ``size`` initial states (seeds ``seed … seed+size−1``)."""
-    model = factory(seed)
-    pool = [[tf.identity(v) for v in model.weights]]
-    for k in range(1, size):
-        pool.append(initial_state(factory, seed + k))
-    return FunctionalModel(model), pool
+    return FunctionalModel(factory(seed)), [initial_state(factory, seed + k) for k in range(size)]
 
 
 def distill(
@@ -292,7 +287,8 @@ def distill(
     history: list[dict[str, float]] = []
     best = (np.inf, images0, tf.nn.softplus(raw_rates).numpy(), 0)
     for k in range(1, params.outer_steps + 1):
-        w0 = load_state(fm, pool[int(rng.integers(len(pool)))])
+        load_state(fm.model, pool[int(rng.integers(len(pool)))])
+        w0 = fm.current()
         idx = rng.choice(len(x_train), batch, replace=False)
         before = (images.numpy(), tf.nn.softplus(raw_rates).numpy())  # the loss below is of these
         try:

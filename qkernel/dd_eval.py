@@ -62,8 +62,8 @@ def evaluate_distilled(
     fm = FunctionalModel(factory(seed))
 
     def train_from(init_seed: int) -> float:
-        start = load_state(fm, initial_state(factory, init_seed))
-        fm.assign(train_on(fm, start, distilled.images, distilled.labels, distilled.learning_rates, steps))
+        load_state(fm.model, initial_state(factory, init_seed))
+        fm.assign(train_on(fm, fm.current(), distilled.images, distilled.labels, distilled.learning_rates, steps))
         return accuracy(fm.model, data.x["test"], data.y["test"])
 
     known = summary([train_from(seed)]) if known_init else None
@@ -100,8 +100,7 @@ def evaluate_real(
         if model is None:
             model = factory(init_seed)
         else:
-            for variable, value in zip(model.weights, initial_state(factory, init_seed), strict=True):
-                variable.assign(value)
+            load_state(model, initial_state(factory, init_seed))
             reset_optimizer(optimizer)
         subset = per_class is not None
         result = fit(model, (x, y), (data.x["val"], data.y["val"]),
