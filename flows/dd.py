@@ -1,6 +1,6 @@
 """Dataset-distillation flow ``dd_pipeline``: prepare → distill (per model) → evaluate → report.
 
-Each task calls :mod:`qkernel.dd_stages`; tasks exchange paths and JSON metrics. Caching is
+Each task calls :mod:`qkernel.methods.dd.stages`; tasks exchange paths and JSON metrics. Caching is
 keyed on the parameters, the upstream paths and the code version, as in :mod:`flows.kd`.
 """
 
@@ -13,45 +13,44 @@ from prefect import flow, get_run_logger, task
 from prefect.task_runners import ProcessPoolTaskRunner
 
 from flows import artifacts
-from flows.kd import CACHE, CODE, _hash, _params, prepare
-from qkernel.config import Params, load_params
+from flows.common import CACHE, CODE, configure_worker, prepare, resolve_params, short_hash
+from qkernel.config import Params
 
 
 def dd_dir(p: Params) -> Path:
     """``runs/dd-<dataset>-<hash>``: hashes everything that shapes the distilled sets."""
-    key = _hash(p.data.model_dump(mode="json"), p.dd.model_dump(mode="json"), p.seed, CODE)
+    key = short_hash(p.data.model_dump(mode="json"), p.dd.model_dump(mode="json"), p.seed, CODE)
     return Path(p.runs_dir) / f"dd-{p.data.name}-{key}"
 
 
 @task(cache_policy=CACHE, persist_result=True, retries=1)
-def distill(params: dict[str, Any], label: str, data_path: str, code: str) -> dict[str, Any]:
-    """Distill the training split for one model (second-order, unrolled inner steps)."""
-    from qkernel.dd_stages import distill_stage
+def distill(params: Params, label: str, data_path: str, code: str) -> dict[str, Any]:
+    """Distill the training split for one model with the ``dd.method`` plugin."""
+    from qkernel.methods.dd.stages import distill_stage
 
-    p = _params(params)
     log = get_run_logger()
-    bar = artifacts.StepProgress(f"distill {label}", p.dd.outer_steps)
-    every = max(1, p.dd.outer_steps // 10)
+    bar = artifacts.StepProgress(f"distill {label}", params.dd.outer_steps)
+    every = max(1, params.dd.outer_steps // 10)
 
     def on_step(r: dict[str, float]) -> None:
         bar.update(r["step"], loss=r["loss"])
         if r["step"] % every == 0 or r["step"] == 1:
-            log.info(f"{label} outer step %(step)d: loss %(loss).4f, mean lr %(mean_lr).4f", r)
+            log.info("%s outer step %d: %s", label, r["step"],
+                     ", ".join(f"{k} {v:.4f}" for k, v in r.items() if k != "step"))
 
-    result = distill_stage(p, Path(data_path), label, dd_dir(p) / label, on_step=on_step)
+    result = distill_stage(params, Path(data_path), label, dd_dir(params) / label, on_step=on_step)
     bar.close()
     return result
 
 
 @task(cache_policy=CACHE, persist_result=True, retries=1)
-def evaluate(params: dict[str, Any], label: str, data_path: str, distilled: dict[str, Any], code: str) -> dict[str, Any]:
+def evaluate(params: Params, label: str, data_path: str, distilled: dict[str, Any], code: str) -> dict[str, Any]:
     """Fresh models on the distilled set vs random real images vs the full set; quantum cost."""
-    from qkernel.dd_stages import evaluate_stage
+    from qkernel.methods.dd.stages import evaluate_stage
 
-    p = _params(params)
     log = get_run_logger()
     metrics = evaluate_stage(
-        p, Path(data_path), label, Path(distilled["distilled"]), dd_dir(p) / label,
+        params, Path(data_path), label, Path(distilled["distilled"]), dd_dir(params) / label,
         on_progress=lambda what, k, acc: log.info("%s %s init %d: test accuracy %.4f", label, what, k, acc),
     )
     log.info("%s: distilled %.4f, random real %.4f (test, mean over inits)", label, metrics["distilled"]["mean"],
@@ -60,45 +59,35 @@ def evaluate(params: dict[str, Any], label: str, data_path: str, distilled: dict
 
 
 @task(cache_policy=CACHE, persist_result=True)
-def report(params: dict[str, Any], results: list[dict[str, Any]], data_path: str, code: str) -> str:
+def report(params: Params, results: list[dict[str, Any]], data_path: str, code: str) -> str:
     """Image grids, learned-rate curves, accuracy and cost tables: files and Prefect artifacts."""
-    p = _params(params)
-    return str(artifacts.publish_dd_report(p, results, dd_dir(p)))
-
-
-def check(p: Params) -> None:
-    """Fail before any work on models or options that cannot be built."""
-    from qkernel.dd_stages import check_dd
-
-    check_dd(p)
-
-
-def configure_worker() -> None:
-    """Run in each task process before its first task: TensorFlow's threading for unrolled loops."""
-    import qkernel
-
-    qkernel.configure_tensorflow()
+    return str(artifacts.publish_dd_report(params, results, dd_dir(params)))
 
 
 @flow(name="dd-pipeline", task_runner=ProcessPoolTaskRunner(initializer=configure_worker), log_prints=True)
-def dd_pipeline(overrides: list[str] | None = None, params_file: str | None = None) -> dict[str, Any]:
+def dd_pipeline(
+    overrides: list[str] | None = None, params_file: str | None = None, params: Params | None = None,
+) -> dict[str, Any]:
     """Prepare → distill a synthetic set per ``dd.models`` entry → evaluate each → report.
 
     Each model's distill and evaluate tasks run in a worker process, models side by side: one
     model's work (tracing, small graph ops in a ``tf.while_loop``) keeps about one core busy.
     Workers: one per core, or ``PREFECT_TASKS_RUNNER_PROCESS_POOL_MAX_WORKERS``.
 
+    Args:
+        overrides: ``key.sub=value`` parameter overrides (as ``-S`` on the CLI).
+        params_file: A parameter file merged over the project's ``params.yaml``.
+        params: Parameters already loaded and checked (the CLI's); then the two above are unused.
+
     Returns:
         ``{"run_dir", "report", "models"}``.
     """
-    p = load_params(Path(params_file) if params_file else None, overrides or [])
-    check(p)
-    pd = p.as_dict()
-    data_path = prepare(pd, CODE)
-    distills = [distill.submit(pd, spec.label, data_path, CODE) for spec in p.dd.models]
+    p = resolve_params(params, params_file, overrides, dd=True)
+    data_path = prepare(p, CODE)
+    distills = [distill.submit(p, spec.label, data_path, CODE) for spec in p.dd.models]
     # .result() re-raises a task's own error (a ConfigError stays a ConfigError for the CLI)
-    evaluations = [evaluate.submit(pd, spec.label, data_path, d.result(), CODE)
+    evaluations = [evaluate.submit(p, spec.label, data_path, d.result(), CODE)
                    for spec, d in zip(p.dd.models, distills)]
     results = [e.result() for e in evaluations]
-    report_path = report(pd, results, data_path, CODE)
+    report_path = report(p, results, data_path, CODE)
     return {"run_dir": str(dd_dir(p)), "report": report_path, "models": results}

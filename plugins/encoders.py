@@ -1,6 +1,6 @@
 """Built-in data encoders: amplitude, angle and qubit (dense angle) encoding.
 
-Each class satisfies :class:`qkernel.contracts.Encoder` and is registered through the
+Each class satisfies :class:`qkernel.plugin.contracts.Encoder` and is registered through the
 same ``register_encoders`` hook a third-party plugin uses. Factories are called as
 ``Encoder(n_qubits=n, **options)``; unknown options raise :class:`qkernel.errors.ConfigError`.
 
@@ -23,9 +23,9 @@ import numpy as np
 import sympy
 import tensorflow as tf
 
-from qkernel import stateprep
+from qkernel.sim import stateprep
 from qkernel.errors import ConfigError, InputError
-from qkernel.hookspecs import hookimpl
+from qkernel.plugin.hookspecs import hookimpl
 
 __all__ = ["AmplitudeEncoder", "AngleEncoder", "QubitEncoder", "register_encoders"]
 
@@ -52,6 +52,8 @@ class _EncoderBase:
     option_defaults: ClassVar[Mapping[str, Any]] = {"validate": True}
     #: Prefix of the data symbols (distinct from ansatz weight symbols ``w_…``).
     symbol_prefix: ClassVar[str] = "x"
+    #: Whether :meth:`state` loads the features as the state (otherwise :meth:`circuit` prepares it).
+    loads_state: ClassVar[bool] = False
 
     def __init__(self, n_qubits: int, **options: Any) -> None:
         if isinstance(n_qubits, bool) or not isinstance(n_qubits, (int, np.integer)) or n_qubits < 1:
@@ -118,7 +120,7 @@ class AmplitudeEncoder(_EncoderBase):
 
     ``n_features = 2**n_qubits``. :meth:`state` writes the normalised vector directly (the
     native kernel uses it); :meth:`circuit` is the Möttönen template of
-    :mod:`qkernel.stateprep` (``2**n − 1`` RY and ``2**n − 2`` CNOT gates), whose angles
+    :mod:`qkernel.sim.stateprep` (``2**n − 1`` RY and ``2**n − 2`` CNOT gates), whose angles
     :meth:`symbol_values` computes differentiably. Amplitudes are real, as the features are.
 
     All-zero rows cannot be normalised and raise :class:`qkernel.errors.InputError`.
@@ -130,6 +132,7 @@ class AmplitudeEncoder(_EncoderBase):
 
     name = "amplitude"
     symbol_prefix = "amp"
+    loads_state = True
 
     def __init__(self, n_qubits: int, **options: Any) -> None:
         super().__init__(n_qubits, **options)
@@ -167,7 +170,7 @@ class AmplitudeEncoder(_EncoderBase):
             return tf.identity(x)
 
     def symbol_values(self, features: tf.Tensor) -> tf.Tensor:
-        """Template angles ``(B, 2**n − 1)`` (see :func:`qkernel.stateprep.template_angles`).
+        """Template angles ``(B, 2**n − 1)`` (see :func:`qkernel.sim.stateprep.template_angles`).
 
         Raises:
             qkernel.errors.InputError: wrong width, non-finite values or all-zero rows.

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import qkernel  # noqa: F401  (environment before TensorFlow)
 import tensorflow as tf
 
-from qkernel.hookspecs import hookimpl
+from qkernel.plugin.hookspecs import hookimpl
 
 layers = tf.keras.layers
 

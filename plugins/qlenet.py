@@ -7,7 +7,7 @@ layers → per-qubit Hermitian readout → fc(n→C), mixed with a classical res
 ``ReLU(fc(2**n→C)(F2))`` by a trainable ``α`` (init 0.5) → fc(C→C).
 
 Layer names are fixed (``conv1 conv2 fc1 fc2 pqc hermitian fc_q fc_c mix out``): the
-PennyLane reference of :mod:`qkernel.bench` and the tests address weights by them.
+PennyLane reference of :mod:`benchmarks` and the tests address weights by them.
 """
 
 from __future__ import annotations
@@ -18,18 +18,11 @@ from typing import Any
 import qkernel  # noqa: F401  (environment before TensorFlow)
 import tensorflow as tf
 
-from qkernel.layers import QuantumLayer, readout_head, readout_observables
-from qkernel.registry import get_registry
+from qkernel.nn.layers import QuantumLayer
+from qkernel.nn.readouts import READOUTS, readout_head, readout_observables
+from qkernel.plugin.registry import get_registry
 
 layers = tf.keras.layers
-
-#: ``readout`` values of :class:`QuantumLeNet` and what they mean.
-READOUT_MODES = {
-    "hermitian": "trainable H_i = (A_i + A_i†)/2",
-    "hermitian-fixed": "fixed random H_i (not trained)",
-    "z": "Pauli-Z on each qubit",
-}
-
 
 def _trunk(input_shape: Sequence[int], name: str) -> tuple[tf.Tensor, tf.Tensor]:
     shape = tuple(int(s) for s in input_shape)
@@ -85,7 +78,7 @@ class QuantumLeNet:
     Options:
         n_qubits: Qubits of the circuit (default 6: 64 amplitudes).
         depth: Strongly entangling layers (default 3: 54 angles on 6 qubits).
-        readout: ``hermitian`` (trainable), ``hermitian-fixed`` or ``z`` (see ``READOUT_MODES``).
+        readout: ``hermitian`` (trainable), ``hermitian-fixed`` or ``z`` (any of ``qkernel.nn.readouts.READOUTS``).
         ansatz, encoder, backend: Registered plugin names (defaults ``strongly_entangling``,
             ``amplitude``, ``native``); ``backend_options`` are passed to the backend.
         alpha: Initial residual weight ``α``.
@@ -108,8 +101,8 @@ class QuantumLeNet:
     ) -> tf.keras.Model:
         if num_classes < 2:
             raise ValueError(f"{cls.name}: num_classes must be at least 2, got {num_classes}")
-        if readout not in READOUT_MODES:
-            raise ValueError(f"{cls.name}: readout must be one of {', '.join(READOUT_MODES)}; got {readout!r}")
+        if readout not in READOUTS:
+            raise ValueError(f"{cls.name}: readout must be one of {', '.join(READOUTS)}; got {readout!r}")
         registry = get_registry()
         enc = registry.create("encoder", encoder, n_qubits=n_qubits)
         pqc = registry.create("ansatz", ansatz, n_qubits=n_qubits, depth=depth)

@@ -17,7 +17,7 @@ import qkernel  # noqa: F401
 import tensorflow as tf
 
 from qkernel.errors import InputError
-from qkernel.hookspecs import hookimpl
+from qkernel.plugin.hookspecs import hookimpl
 
 
 def grid(n_features: int) -> tuple[int, int]:
@@ -43,11 +43,16 @@ def _regions(h: int, w: int, gh: int, gw: int) -> np.ndarray:
 
 class _Base:
     trainable = False
+    needs_fit = False
 
     def __init__(self, n_features: int) -> None:
         if n_features < 1:
             raise InputError(f"{self.name}: n_features must be positive, got {n_features}")
         self.n_features = int(n_features)
+
+    def check(self, input_shape: tuple[int, ...]) -> None:
+        """Raise :class:`InputError` if ``input_shape`` images cannot be reduced to ``n_features``."""
+        self.layer(input_shape)
 
     def fit(self, x_train: np.ndarray) -> None:
         """Stateless: nothing to fit."""
@@ -127,12 +132,18 @@ class PCA(_Base):
     """Principal components fitted on the training images only (fixed projection)."""
 
     name = "pca"
+    needs_fit = True
 
     def __init__(self, n_features: int) -> None:
         super().__init__(n_features)
         self.mean: np.ndarray | None = None
         self.components: np.ndarray | None = None
         self.explained_variance_ratio: np.ndarray | None = None
+
+    def check(self, input_shape: tuple[int, ...]) -> None:
+        pixels = int(np.prod(input_shape))
+        if self.n_features > pixels:
+            raise InputError(f"pca: {self.n_features} components cannot come from images of {pixels} values")
 
     def fit(self, x_train: np.ndarray) -> None:
         """Fit components by SVD of the centred training images."""

@@ -1,10 +1,13 @@
-"""Configuration: one ``params.yaml``, validated into typed, frozen objects.
+"""Configuration: one ``params.yaml``, validated into typed, frozen objects, loaded once per command.
 
-``params.yaml`` at the project root is the single source of defaults, read by the CLI,
-the flows and ``dvc.yaml`` alike. The models below therefore declare types and bounds
-but no default values. A user parameter file is deep-merged over the defaults, then
-``-S key=value`` overrides are applied; unknown keys and bad values raise
-:class:`~qkernel.errors.ConfigError` naming the key.
+The package's ``params.yaml`` (package data; the project root's ``params.yaml`` is a link to
+it, so DVC reads the same file) is the single source of defaults, read by the CLI, the flows
+and ``dvc.yaml`` alike. The section models therefore declare types and bounds but no default
+values; each method's section lives with the method (:mod:`qkernel.methods.kd.config`,
+:mod:`qkernel.methods.dd.config`). A user parameter file is deep-merged over the defaults,
+then ``-S key=value`` overrides are applied; unknown keys and bad values raise
+:class:`~qkernel.errors.ConfigError` naming the key. Plugin option mappings (keys ending in
+``options``, and ``dd.methods``) take any key: each plugin validates its own options.
 """
 
 from __future__ import annotations
@@ -12,22 +15,23 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Iterable, Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from qkernel.errors import ConfigError
+from qkernel.methods.dd.config import DDParams
+from qkernel.methods.kd.config import AblationParams, KDParams, StudentParams, TeacherParams
+from qkernel.schema import Fraction, Strict, describe_validation_error
 
-#: The project's parameter file (single source of defaults), found beside the packages.
-DEFAULT_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
+#: The defaults: ``params.yaml`` shipped inside the package (works in any install).
+DEFAULT_PARAMS = Path(str(resources.files("qkernel") / "params.yaml"))
 
-Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+#: How many times :func:`load_params` ran in this process (a command loads its parameters once).
+LOADS = 0
 
 
 def parse_classes(spec: str | int | Iterable[int] | None) -> tuple[int, ...] | None:
@@ -62,7 +66,7 @@ def parse_classes(spec: str | int | Iterable[int] | None) -> tuple[int, ...] | N
     return tuple(sorted(classes))
 
 
-class DataParams(_Strict):
+class DataParams(Strict):
     """Which dataset to prepare, and how.
 
     Attributes:
@@ -96,7 +100,7 @@ class DataParams(_Strict):
         return parse_classes(value)
 
 
-class PluginParams(_Strict):
+class PluginParams(Strict):
     """Where to find user plugins.
 
     Attributes:
@@ -106,174 +110,7 @@ class PluginParams(_Strict):
     paths: tuple[Path, ...]
 
 
-PositiveInt = Annotated[int, Field(ge=1)]
-PositiveFloat = Annotated[float, Field(gt=0.0)]
-
-
-class TeacherParams(_Strict):
-    """The classical teacher (frozen during distillation).
-
-    Attributes:
-        model: Registered model plugin (``lenet5``, ``alexnet``, ``ensemble``).
-        options: Keyword options for the model factory.
-        epochs, batch_size, learning_rate: Adam training (the paper: 10 epochs, 128, 1e-3).
-        patience: Early stopping on validation accuracy (epochs without improvement).
-    """
-
-    model: str = Field(min_length=1)
-    options: dict[str, Any]
-    epochs: PositiveInt
-    batch_size: PositiveInt
-    learning_rate: PositiveFloat
-    patience: PositiveInt
-
-
-class StudentParams(_Strict):
-    """The quantum student: reducer → encoder → ansatz → readout → dense head.
-
-    Attributes:
-        n_qubits: Qubits of the circuit.
-        reducer, encoder, ansatz, backend: Registered plugin names.
-        reducer_options, encoder_options, ansatz_options, backend_options: Factory options.
-        depth: Ansatz layers.
-        readout: ``z`` (⟨Z_i⟩), ``xyz``, ``hermitian`` (trainable) or ``hermitian-fixed``.
-        epochs, batch_size, learning_rate, patience: Adam training with early stopping.
-    """
-
-    n_qubits: Annotated[int, Field(ge=1, le=16)]
-    reducer: str
-    reducer_options: dict[str, Any]
-    encoder: str
-    encoder_options: dict[str, Any]
-    ansatz: str
-    depth: PositiveInt
-    ansatz_options: dict[str, Any]
-    readout: Literal["z", "xyz", "hermitian", "hermitian-fixed"]
-    backend: str
-    backend_options: dict[str, Any]
-    epochs: PositiveInt
-    batch_size: PositiveInt
-    learning_rate: PositiveFloat
-    patience: PositiveInt
-
-
-class KDParams(_Strict):
-    """Knowledge distillation: ``L = α·T²·KL(teacher_T ‖ student_T) + (1−α)·CE``.
-
-    Attributes:
-        temperature: Softmax temperature ``T`` (> 0).
-        alpha: Weight ``α`` of the distillation term, in [0, 1].
-        modes: Students to train: ``baseline`` (CE only) and/or ``kd``.
-    """
-
-    temperature: PositiveFloat
-    alpha: Annotated[float, Field(ge=0.0, le=1.0)]
-    modes: tuple[Literal["baseline", "kd"], ...] = Field(min_length=1)
-
-
-class AblationParams(_Strict):
-    """The sweep of the ``ablation`` flow (every combination × seed is one run).
-
-    Attributes:
-        datasets, qubits, reducers, encoders, modes, seeds: The grid.
-        max_workers: Concurrent runs on the local task runner.
-        dask_address: Scheduler address of a Dask cluster (``tcp://host:8786``) to run on, or ``None``.
-        schedule: Cron schedule of the ``nightly-ablation`` deployment.
-    """
-
-    datasets: tuple[str, ...] = Field(min_length=1)
-    qubits: tuple[Annotated[int, Field(ge=1, le=16)], ...] = Field(min_length=1)
-    reducers: tuple[str, ...] = Field(min_length=1)
-    encoders: tuple[str, ...] = Field(min_length=1)
-    modes: tuple[Literal["baseline", "kd"], ...] = Field(min_length=1)
-    seeds: tuple[Annotated[int, Field(ge=0)], ...] = Field(min_length=1)
-    max_workers: PositiveInt
-    dask_address: str | None
-    schedule: str
-
-
-class DDModel(_Strict):
-    """One model distilled for (and evaluated) by the ``dd`` pipeline.
-
-    Attributes:
-        label: Short name used in file names and tables (letters, digits, ``-``, ``_``).
-        model: Registered model plugin (``quantum_lenet``, ``lenet`` …).
-        options: Keyword options of the model factory (e.g. ``readout: hermitian-fixed``).
-    """
-
-    label: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
-    model: str = Field(min_length=1)
-    options: dict[str, Any]
-
-
-class DDEvalParams(_Strict):
-    """How distilled sets are judged.
-
-    Attributes:
-        inits: Fresh initialisations trained on the distilled set (and on random real images).
-        full_inits: Initialisations trained on the full training set.
-        epochs, batch_size, learning_rate, patience: Adam training (early stopping on
-            validation) of the full-set comparison.
-        subset_epochs, subset_patience: Epochs and patience of the random-real-images
-            comparison (a few batches per epoch: it needs many more epochs to converge).
-        shots: Shots per circuit in the hardware cost estimate.
-    """
-
-    inits: Annotated[int, Field(ge=1)]
-    full_inits: Annotated[int, Field(ge=0)]
-    epochs: PositiveInt
-    batch_size: PositiveInt
-    learning_rate: PositiveFloat
-    patience: PositiveInt
-    subset_epochs: PositiveInt
-    subset_patience: PositiveInt
-    shots: PositiveInt
-
-
-class DDParams(_Strict):
-    """Dataset distillation by performance matching (Wang et al. 2018; REFERENCE B).
-
-    Attributes:
-        models: The models to distill for, each evaluated on its own distilled set.
-        images_per_class: Synthetic images per class (balanced, fixed labels).
-        image_init: ``noise`` (standard normal, as published) or ``real`` (random real images).
-        init: ``random`` (fresh model initialisation each outer step) or ``fixed`` (one).
-        init_pool: Initialisations drawn from in ``random`` mode.
-        steps, epochs: Unrolled inner steps per epoch and epochs (``steps × epochs`` learned rates).
-        rates: ``step`` (one learned rate per inner step, as published) or ``layer`` (one per
-            inner step and weight tensor).
-        lr_init: Initial inner learning rate (rates are ``softplus`` of learned values).
-        outer_steps: Outer (Adam) steps.
-        outer_lr, betas: Outer Adam settings (published: 0.01, (0.5, 0.999)).
-        real_batch: Real images per outer loss.
-        eval: How the distilled sets are evaluated.
-    """
-
-    models: tuple[DDModel, ...] = Field(min_length=1)
-    images_per_class: PositiveInt
-    image_init: Literal["noise", "real"]
-    init: Literal["random", "fixed"]
-    init_pool: PositiveInt
-    steps: PositiveInt
-    epochs: PositiveInt
-    rates: Literal["step", "layer"]
-    lr_init: PositiveFloat
-    outer_steps: PositiveInt
-    outer_lr: PositiveFloat
-    betas: tuple[Annotated[float, Field(ge=0.0, lt=1.0)], Annotated[float, Field(ge=0.0, lt=1.0)]]
-    real_batch: PositiveInt
-    eval: DDEvalParams
-
-    @field_validator("models")
-    @classmethod
-    def _unique_labels(cls, value: tuple[DDModel, ...]) -> tuple[DDModel, ...]:
-        labels = [m.label for m in value]
-        if len(set(labels)) != len(labels):
-            raise ValueError(f"model labels must be unique; got {labels}")
-        return value
-
-
-class Params(_Strict):
+class Params(Strict):
     """All parameters of a qdistill run.
 
     Attributes:
@@ -318,11 +155,18 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def _free_form(dotted: str) -> bool:
+    """Whether ``dotted`` is a plugin option mapping: any key is accepted here, the plugin validates it."""
+    return dotted.endswith("options") or dotted == "dd.methods" or dotted.startswith("dd.methods.")
+
+
 def _merge(base: dict[str, Any], update: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     for key, value in update.items():
         dotted = f"{prefix}{key}"
         if key not in base:
-            raise ConfigError(f"unknown parameter {dotted!r}; known here: {', '.join(sorted(base))}")
+            if not _free_form(prefix.rstrip(".")):
+                raise ConfigError(f"unknown parameter {dotted!r}; known here: {', '.join(sorted(base)) or 'none'}")
+            base[key] = {} if isinstance(value, Mapping) else value
         if isinstance(base[key], dict) and isinstance(value, Mapping):
             _merge(base[key], value, dotted + ".")
         else:
@@ -352,13 +196,13 @@ def load_params(
     *,
     defaults: str | Path = DEFAULT_PARAMS,
 ) -> Params:
-    """Load and validate parameters.
+    """Load and validate parameters (a command does this once and passes the result on).
 
     Args:
         path: A user parameter file merged over the defaults (may set only some keys),
             or ``None`` to use ``./params.yaml`` if it exists, else the defaults alone.
         overrides: ``key.sub=value`` strings applied last.
-        defaults: The defaults file (the project's ``params.yaml``).
+        defaults: The defaults file (the package's ``params.yaml``).
 
     Returns:
         The validated parameters.
@@ -366,6 +210,8 @@ def load_params(
     Raises:
         ConfigError: naming the unknown key or the key whose value is invalid.
     """
+    global LOADS
+    LOADS += 1
     merged = read_yaml(Path(defaults))
     if path is None and Path("params.yaml").resolve() != Path(defaults).resolve() and Path("params.yaml").is_file():
         path = "params.yaml"
@@ -380,16 +226,4 @@ def load_params(
     try:
         return Params.model_validate(merged)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc)) from None
-
-
-def _describe(exc: ValidationError) -> str:
-    lines = []
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"])
-        got = err.get("input")
-        if err["type"] == "extra_forbidden":
-            lines.append(f"unknown parameter {key!r}")
-        else:
-            lines.append(f"parameter {key!r}: {err['msg']} (got {got!r})")
-    return "invalid parameters:\n  " + "\n  ".join(lines)
+        raise ConfigError("invalid parameters:\n  " + describe_validation_error(exc)) from None

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from qkernel.layers import QuantumLayer
-from qkernel.observables import z_each
-from qkernel.registry import get_registry
-from qkernel.testing import check_plugin
+from qkernel.nn.layers import QuantumLayer
+from qkernel.sim.observables import z_each
+from qkernel.plugin.registry import get_registry
+from qkernel.plugin.testing import check_plugin
 
 REGISTRY = get_registry()
 PLUGINS = [(info.kind, info.name) for info in REGISTRY.all()]

@@ -12,7 +12,7 @@ from .google import GoogleBackend
 from .native import NativeBackend
 from .qsim import QSimBackend
 from .tfq import TFQBackend
-from qkernel.hookspecs import hookimpl
+from qkernel.plugin.hookspecs import hookimpl
 
 __all__ = ["CirqBackend", "GoogleBackend", "NativeBackend", "QSimBackend", "TFQBackend", "register_backends"]
 

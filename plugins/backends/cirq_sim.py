@@ -18,7 +18,7 @@ import numpy as np
 import sympy
 import tensorflow as tf
 
-from qkernel.contracts import Ansatz, Encoder
+from qkernel.plugin.contracts import Ansatz, Encoder
 from qkernel.errors import InputError, PluginError
 
 __all__ = ["CirqBackend", "Program", "SweepBackend", "build_program", "check_weights"]
@@ -75,7 +75,7 @@ def build_program(encoder: Encoder, ansatz: Ansatz, observables: Sequence[cirq.P
         raise PluginError(f"{label}: circuit symbols {sorted(map(str, undeclared))} are declared by neither plugin")
     observables = tuple(cirq.PauliSum.wrap(o) for o in observables)
     if not observables:
-        raise InputError(f"{label}: at least one observable is needed (e.g. qkernel.observables.z_each)")
+        raise InputError(f"{label}: at least one observable is needed (e.g. qkernel.sim.observables.z_each)")
     for m, observable in enumerate(observables):
         outside = set(observable.qubits) - set(qubits)
         if outside:
@@ -107,6 +107,7 @@ class SweepBackend:
 
     name: ClassVar[str]
     differentiable: ClassVar[bool] = False
+    hardware: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self._executions = 0

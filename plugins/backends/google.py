@@ -5,7 +5,7 @@ device **once**, with every data and weight symbol left symbolic, and validates 
 (:func:`qkernel.hardware.compile_circuit`). Each call of the returned function runs the
 batch as one parameter sweep — one job — with ``shots`` repetitions per sample
 (:class:`qkernel.hardware.ShotEstimator`). Amplitude encoding runs as the Möttönen
-state-preparation template of :mod:`qkernel.stateprep` (data-dependent RY angles as symbols).
+state-preparation template of :mod:`qkernel.sim.stateprep` (data-dependent RY angles as symbols).
 
 Offline (no ``project_id``) the sampler is cirq-google's Quantum Virtual Machine of the
 processor (qsim with the calibration-derived noise model); online it is the Engine
@@ -22,7 +22,7 @@ import numpy as np
 
 from .cirq_sim import Program, SweepBackend
 from qkernel.errors import ConfigError
-from qkernel.observables import measurement_plan
+from qkernel.sim.observables import measurement_plan
 
 if TYPE_CHECKING:  # qkernel.hardware imports cirq_google (~1 s): only when the backend is built
     from qkernel.hardware import CompiledCircuit, ReadoutCorrection
@@ -66,7 +66,8 @@ class GoogleBackend(SweepBackend):
 
     name = "google"
     differentiable = False
-    #: What :func:`qkernel.testing.check_backend` builds: the noiseless QVM, so the compiled
+    hardware = True
+    #: What :func:`qkernel.plugin.testing.check_backend` builds: the noiseless QVM, so the compiled
     #: circuits are compared with Cirq's reference up to shot noise (4000 shots: s.e. <= 0.016).
     conformance_options: ClassVar[dict[str, Any]] = {"noise": False, "shots": 4000, "seed": 0}
 

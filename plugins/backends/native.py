@@ -13,8 +13,8 @@ from typing import Any
 import cirq
 import tensorflow as tf
 
-from qkernel.contracts import Ansatz, Encoder
-from qkernel.kernel import compile_circuit
+from qkernel.plugin.contracts import Ansatz, Encoder
+from qkernel.sim.kernel import compile_circuit
 
 __all__ = ["NativeBackend"]
 
@@ -28,6 +28,7 @@ class NativeBackend:
 
     name = "native"
     differentiable = True
+    hardware = False
 
     def __init__(self, jit_compile: bool = True) -> None:
         self.jit_compile = bool(jit_compile)

@@ -2,7 +2,7 @@
 
 * ``shots=None`` (exact): ``simulate_expectation_values_sweep`` over the batch.
 * ``shots=N`` (sampled): the observables' Pauli terms are grouped into qubit-wise commuting
-  measurement settings (:func:`qkernel.observables.measurement_plan`); for each setting the
+  measurement settings (:func:`qkernel.sim.observables.measurement_plan`); for each setting the
   circuit, a basis change and a measurement of every qubit run as one ``run_sweep`` over
   the batch with ``N`` repetitions, and each term is estimated from parities. An optional
   ``cirq.NoiseModel`` is applied (qsim samples noisy circuits by quantum trajectories).
@@ -21,7 +21,7 @@ import numpy as np
 
 from .cirq_sim import Program, SweepBackend
 from qkernel.errors import ConfigError
-from qkernel.observables import measurement_plan
+from qkernel.sim.observables import measurement_plan
 
 __all__ = ["QSimBackend"]
 

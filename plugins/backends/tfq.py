@@ -15,7 +15,7 @@ import cirq
 import tensorflow as tf
 
 from .cirq_sim import build_program, check_weights
-from qkernel.contracts import Ansatz, Encoder
+from qkernel.plugin.contracts import Ansatz, Encoder
 from qkernel.errors import ConfigError
 
 __all__ = ["TFQBackend"]
@@ -33,6 +33,7 @@ class TFQBackend:
 
     name = "tfq"
     differentiable = True
+    hardware = False
 
     def __init__(self, differentiator: str = "adjoint") -> None:
         if differentiator not in _DIFFERENTIATORS:

@@ -6,9 +6,13 @@ from pathlib import Path
 
 from qkernel.config import Params
 from qkernel.data.prepare import SPLITS, PreparedDataset, load_prepared, prepare, save_prepared
-from qkernel.registry import Registry, get_registry
+from qkernel.plugin.lifecycle import stage
+from qkernel.plugin.registry import Registry, get_registry
 
-__all__ = ["SPLITS", "PreparedDataset", "load_dataset", "load_prepared", "prepare", "prepared_path", "save_prepared"]
+__all__ = [
+    "SPLITS", "PreparedDataset", "load_dataset", "load_prepared", "prepare", "prepare_stage", "prepared_path",
+    "save_prepared",
+]
 
 
 def load_dataset(params: Params, registry: Registry | None = None) -> PreparedDataset:
@@ -28,3 +32,15 @@ def load_dataset(params: Params, registry: Registry | None = None) -> PreparedDa
 def prepared_path(params: Params) -> Path:
     """Where ``qdistill data prepare`` writes the dataset named by ``params``."""
     return Path(params.data.out_dir) / f"{params.data.name}.npz"
+
+
+@stage("prepare")
+def prepare_stage(params: Params, out_dir: Path, stem: str | None = None) -> tuple[PreparedDataset, Path]:
+    """Load and prepare the configured dataset; write ``<out_dir>/<stem>.npz`` + ``.json`` atomically.
+
+    Returns:
+        The prepared dataset and the ``.npz`` path.
+    """
+    data = load_dataset(params)
+    npz, _ = save_prepared(data, Path(out_dir), stem=stem)
+    return data, npz

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from qkernel.config import DataParams
-from qkernel.contracts import DatasetSource, RawDataset
+from qkernel.plugin.contracts import DatasetSource, RawDataset
 from qkernel.errors import DataFormatError
 from qkernel.io import atomic_save_npz, atomic_write_json
 

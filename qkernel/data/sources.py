@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from qkernel.contracts import RawDataset
+from qkernel.plugin.contracts import RawDataset
 from qkernel.data.formats import download
 from qkernel.errors import DatasetNotFoundError
 
@@ -43,7 +43,7 @@ class FileDataset:
     Subclasses set the class attributes and implement :meth:`read`.
 
     Attributes:
-        name, description, image_shape, class_names: As in :class:`qkernel.contracts.DatasetSource`.
+        name, description, image_shape, class_names: As in :class:`qkernel.plugin.contracts.DatasetSource`.
         files: File names that must all exist in a folder for it to count as a copy.
         subdir: Folder name of the dataset inside the Keras cache ("" for the cache itself).
         system_dirs: Extra folders searched after the Keras cache.
@@ -60,6 +60,11 @@ class FileDataset:
     system_dirs: tuple[Path, ...] = ()
     remote: tuple[RemoteFile, ...] = ()
     how_to_get: str = ""
+
+    @property
+    def downloadable(self) -> bool:
+        """Whether the official download is known (:attr:`remote`)."""
+        return bool(self.remote)
 
     def read(self, folder: Path) -> RawDataset:
         """Read the files from ``folder`` (all of :attr:`files` exist there)."""

@@ -281,7 +281,7 @@ class CompiledCircuit:
 
     def measured(self, basis: cirq.AbstractCircuit) -> cirq.Circuit:
         """The compiled circuit followed by ``basis`` (written on the logical qubits, e.g.
-        :meth:`qkernel.observables.MeasurementPlan.measurement_circuit`), mapped to the final
+        :meth:`qkernel.sim.observables.MeasurementPlan.measurement_circuit`), mapped to the final
         physical qubits, converted to the gateset and validated.
 
         Raises:

@@ -11,7 +11,7 @@ are checked against the run's ``metrics.json`` (dataset, student description) an
 recomputing the exact test accuracy the run recorded, so a mismatch fails loudly instead
 of evaluating a different model or data split.
 
-**What runs.** The student is rebuilt (:func:`qkernel.student.build_student`) and its
+**What runs.** The student is rebuilt (:func:`qkernel.nn.student.build_student`) and its
 weights loaded; the classical reducer runs here, the circuit (encoder + trained ansatz) runs
 on the processor through the ``google`` backend plugin, and the readout and dense head turn
 the shot estimates into predictions. The subset of the test split is a seeded random sample.
@@ -165,8 +165,8 @@ def _rebuild(run: StudentRun, registry: Any, seed: int) -> tuple[Any, Any, tf.ke
             from the one the run recorded (the parameters are not the training's).
     """
     from qkernel.data import load_dataset
-    from qkernel.student import build_parts, build_student
-    from qkernel.training import predict_logits
+    from qkernel.nn.student import build_parts, build_student
+    from qkernel.nn.training import predict_logits
 
     p = run.params
     data = load_dataset(p, registry)
@@ -191,22 +191,23 @@ def _rebuild(run: StudentRun, registry: Any, seed: int) -> tuple[Any, Any, tf.ke
 
 def _state_preparation(encoder: Any, backend: Any, gateset: str) -> dict[str, Any] | None:
     """Logical and compiled size of an encoder's state preparation (amplitude: the Möttönen template)."""
-    from qkernel.hardware.device import compile_circuit
+    from qkernel.hardware.device import circuit_stats, compile_circuit
 
-    if not hasattr(encoder, "resources") or backend.compiled is None:
+    if not encoder.loads_state or backend.compiled is None:
         return None
     qubits = cirq.LineQubit.range(encoder.n_qubits)
-    logical = encoder.resources()
-    prep = compile_circuit(encoder.circuit(qubits), qubits, backend.processor.device, gateset=gateset,
-                           region=backend.compiled.region)
+    circuit = encoder.circuit(qubits)
+    logical = circuit_stats(circuit)
+    prep = compile_circuit(circuit, qubits, backend.processor.device, gateset=gateset, region=backend.compiled.region)
     return {"logical": {"depth": logical.depth, "two_qubit_gates": logical.two_qubit_gates,
-                        "rotations": logical.rotations},
+                        "rotations": logical.one_qubit_gates},
             "compiled": prep.stats.as_dict()}
 
 
 def evaluate_student(
     run: StudentRun,
     *,
+    backend_name: str = "google",
     processor: str = "weber",
     project_id: str | None = None,
     shots: int = 1000,
@@ -223,8 +224,9 @@ def evaluate_student(
 
     Args:
         run: From :func:`load_run`.
+        backend_name: A hardware backend plugin (``hardware = True``; built in: ``google``).
         processor, project_id, shots, gateset, readout_mitigation, method, noise: Options of
-            the ``google`` backend (QVM without ``project_id``; ``noise=False``: noiseless QVM).
+            the backend (``google``: QVM without ``project_id``; ``noise=False``: noiseless QVM).
         limit: Test images evaluated (a seeded random subset; the whole split if larger).
         batch_size: Images per job (each job is one parameter sweep).
         seed: Seed of the subset and of the QVM's sampling (default: the run's seed).
@@ -238,7 +240,7 @@ def evaluate_student(
             recorded test accuracy.
         qkernel.errors.HardwareError: credentials, unknown processor, or a rejected circuit.
     """
-    from qkernel.registry import get_registry
+    from qkernel.plugin.registry import get_registry
 
     for name, value in (("shots", shots), ("limit", limit), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -249,7 +251,11 @@ def evaluate_student(
     seed = student_seed if seed is None else int(seed)
     registry = get_registry(p.plugins.paths)
     # The processor first: credentials and processor names fail before any data is loaded.
-    backend = registry.create("backend", "google", processor=processor, project_id=project_id, shots=shots,
+    hardware = [n for n in registry.names("backend") if registry.get("backend", n).factory.hardware]
+    if backend_name not in hardware:
+        raise ConfigError(f"backend {backend_name!r} does not run on quantum hardware; hardware backends: "
+                          f"{', '.join(hardware) or 'none'}")
+    backend = registry.create("backend", backend_name, processor=processor, project_id=project_id, shots=shots,
                               gateset=gateset, readout_mitigation=readout_mitigation, method=method, noise=noise,
                               seed=seed)
     data, parts, model, full = _rebuild(run, registry, student_seed)

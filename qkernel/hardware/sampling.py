@@ -1,7 +1,7 @@
 """Shot-based expectation values on a ``cirq.Sampler``: one job per batch, optional readout mitigation.
 
 :class:`ShotEstimator` turns a :class:`~qkernel.hardware.device.CompiledCircuit` and a
-:class:`~qkernel.observables.MeasurementPlan` into measured circuits **once**; each call
+:class:`~qkernel.sim.observables.MeasurementPlan` into measured circuits **once**; each call
 then runs the whole batch of samples as **one** ``sampler.run_sweep`` (one Engine job):
 
 * readouts needing only ``Z`` (``z_each``) measure the compiled circuit directly;
@@ -14,7 +14,7 @@ Readout-error mitigation (:func:`calibrate_readout`): a calibration run prepares
 and measures each qubit's ``p(1|0)`` and ``p(0|1)`` as they are at that moment, on the QVM
 and on hardware alike (the Engine's stored calibration can be hours old and is absent on
 simulated processors). Estimates are corrected per qubit by inverting its 2×2 confusion
-matrix (:meth:`qkernel.observables.MeasurementPlan.estimate`), which assumes independent
+matrix (:meth:`qkernel.sim.observables.MeasurementPlan.estimate`), which assumes independent
 readout errors; correlated readout errors are not removed.
 """
 
@@ -29,7 +29,7 @@ import sympy
 
 from qkernel.errors import HardwareError, InputError
 from qkernel.hardware.device import CompiledCircuit, validate
-from qkernel.observables import MeasurementPlan
+from qkernel.sim.observables import MeasurementPlan
 
 __all__ = ["ExecutionCounter", "ReadoutCorrection", "ShotEstimator", "calibrate_readout"]
 

@@ -45,7 +45,7 @@ def test_data_prepare_writes_the_versioned_artifact(tmp_path: Path) -> None:
 
 
 #: A dataset-distillation configuration small enough for CI (classical LeNet, a few outer steps).
-TINY_DD = ["dd.images_per_class=2", "dd.steps=2", "dd.epochs=1", "dd.outer_steps=3", "dd.init_pool=2",
+TINY_DD = ["dd.images_per_class=2", "dd.methods.performance-matching.steps=2", "dd.methods.performance-matching.epochs=1", "dd.outer_steps=3", "dd.methods.performance-matching.init_pool=2",
            "dd.real_batch=64", "dd.eval.inits=2", "dd.eval.full_inits=1", "dd.eval.epochs=1",
            "dd.eval.subset_epochs=2",
            "dd.models=[{label: lenet, model: lenet, options: {}}]"]
@@ -75,7 +75,7 @@ def test_plugins_lists_kind_name_origin() -> None:
         (("run", "-S", "data.val_fraction=2"), "data.val_fraction"),
         (("run", "-S", "kd.alpha=-0.1"), "kd.alpha"),
         (("run", "-S", "teacher.model=vgg"), "unknown model 'vgg'"),
-        (("run", "-S", "dd.steps=3"), "must be a multiple of dd.steps (3)"),
+        (("run", "-S", "dd.methods.performance-matching.steps=3"), "must be a multiple of dd.steps (3)"),
         (("dd", "-S", "dd.models=[{label: q, model: quantum_lenet, options: {readout: zz}}]"), "'zz'"),
         (("data", "show", "cifar10", "-S", "data.download=false"), "not found. Tried"),
     ],
@@ -89,7 +89,7 @@ def test_errors_exit_non_zero_with_a_message(args: tuple[str, ...], message: str
 USER_ENCODER = '''
 """A user's encoder, from a plugin folder: RX angle encoding, features scaled by 1/2."""
 from plugins.encoders import AngleEncoder
-from qkernel.hookspecs import hookimpl
+from qkernel.plugin.hookspecs import hookimpl
 
 
 class HalfAngleX(AngleEncoder):
@@ -108,8 +108,8 @@ def register_encoders():
 
 
 def test_user_folder_plugin_is_listed_with_its_origin_and_usable_by_name(tmp_path: Path) -> None:
-    from qkernel.registry import get_registry
-    from qkernel.testing import check_plugin
+    from qkernel.plugin.registry import get_registry
+    from qkernel.plugin.testing import check_plugin
 
     folder = tmp_path / "my_plugins"
     folder.mkdir()

@@ -10,9 +10,9 @@ import pytest
 
 from tests.flows.test_kd_flow import artifact_types, task_states
 
-TINY = ["data.per_class=20", "data.test_per_class=10", "dd.images_per_class=2", "dd.steps=2", "dd.epochs=1",
-        "dd.outer_steps=3", "dd.init_pool=2", "dd.real_batch=64", "dd.eval.inits=2", "dd.eval.full_inits=1",
-        "dd.eval.epochs=1", "dd.eval.subset_epochs=2", "dd.init=fixed",
+TINY = ["data.per_class=20", "data.test_per_class=10", "dd.images_per_class=2", "dd.methods.performance-matching.steps=2", "dd.methods.performance-matching.epochs=1",
+        "dd.outer_steps=3", "dd.methods.performance-matching.init_pool=2", "dd.real_batch=64", "dd.eval.inits=2", "dd.eval.full_inits=1",
+        "dd.eval.epochs=1", "dd.eval.subset_epochs=2", "dd.methods.performance-matching.init=fixed",
         "dd.models=[{label: lenet, model: lenet, options: {}},"
         " {label: qlenet, model: quantum_lenet, options: {readout: hermitian, n_qubits: 4, depth: 1}}]"]
 
@@ -58,7 +58,7 @@ def test_an_error_in_a_worker_process_reaches_the_caller_as_itself_and_writes_no
     from flows.dd import dd_pipeline
     from qkernel.errors import ConfigError
 
-    overrides = [*TINY[:-1], "dd.lr_init=1000", "dd.outer_lr=100",
+    overrides = [*TINY[:-1], "dd.methods.performance-matching.lr_init=1000", "dd.methods.performance-matching.outer_lr=100",
                  "dd.models=[{label: a, model: lenet, options: {}}, {label: b, model: lenet, options: {}}]",
                  f"runs_dir={tmp_path / 'runs'}", f"data.out_dir={tmp_path / 'data'}"]
     with pytest.raises(ConfigError, match="dataset distillation diverged at outer step 1"):

@@ -22,7 +22,7 @@ RUN = "kd-tiny-4q"
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``<runs>/kd-tiny-4q`` laid out as the KD flow writes it (students/baseline-seed0, reducer.npz)."""
-    from qkernel import kd
+    from qkernel.methods.kd import stages as kd
     from qkernel.config import load_params
     from qkernel.data import load_dataset, save_prepared
 

@@ -12,7 +12,7 @@ import pytest
 import plugins.ansatzes
 from plugins.ansatzes import HardwareEfficientAnsatz, RotationsAnsatz, StronglyEntanglingAnsatz
 from qkernel import hookspecs
-from qkernel.contracts import Ansatz
+from qkernel.plugin.contracts import Ansatz
 from qkernel.errors import ConfigError, InputError
 
 

@@ -16,9 +16,9 @@ from plugins.backends import CirqBackend, QSimBackend, TFQBackend
 from plugins.backends.cirq_sim import build_program
 from plugins.encoders import AmplitudeEncoder, AngleEncoder, QubitEncoder
 from qkernel import hookspecs
-from qkernel.contracts import Backend
+from qkernel.plugin.contracts import Backend
 from qkernel.errors import ConfigError, InputError, PluginError
-from qkernel.observables import pauli_strings, xyz_each, z_each
+from qkernel.sim.observables import pauli_strings, xyz_each, z_each
 
 ENCODERS = [AmplitudeEncoder, AngleEncoder, QubitEncoder]
 ANSATZES = [RotationsAnsatz, HardwareEfficientAnsatz, StronglyEntanglingAnsatz]

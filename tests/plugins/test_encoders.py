@@ -13,7 +13,7 @@ import tensorflow as tf
 import plugins.encoders
 from plugins.encoders import AmplitudeEncoder, AngleEncoder, QubitEncoder
 from qkernel import hookspecs
-from qkernel.contracts import Encoder
+from qkernel.plugin.contracts import Encoder
 from qkernel.errors import ConfigError, InputError
 
 SIM = cirq.Simulator(dtype=np.complex128)

@@ -6,10 +6,10 @@ import cirq
 import numpy as np
 import pytest
 
-from qkernel.contracts import Backend
+from qkernel.plugin.contracts import Backend
 from qkernel.errors import ConfigError, HardwareError
-from qkernel.observables import xyz_each
-from qkernel.registry import get_registry
+from qkernel.sim.observables import xyz_each
+from qkernel.plugin.registry import get_registry
 
 REGISTRY = get_registry()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qkernel.registry import get_registry
+from qkernel.plugin.registry import get_registry
 
 
 def test_lenet5_has_the_published_size() -> None:

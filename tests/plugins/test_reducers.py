@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from qkernel.errors import InputError
-from qkernel.registry import get_registry
+from qkernel.plugin.registry import get_registry
 from plugins.reducers import grid
 
 REDUCERS = ["fc", "pca", "avgpool", "maxpool", "crop"]

@@ -1,4 +1,4 @@
-"""``qkernel.bench``: well-formed rows, the PennyLane reference computes the same step, formatting.
+"""``benchmarks``: well-formed rows, the PennyLane reference computes the same step, formatting.
 
 No timing is asserted (throughput depends on the machine and its load); the real
 ``qdistill bench`` run is too slow for the test suite.
@@ -17,11 +17,11 @@ import pytest
 import tensorflow as tf
 from rich.console import Console
 
-from qkernel.bench import add_ratios, format_rows, pennylane_ref, run_benchmarks, suite
+from benchmarks import add_ratios, format_rows, pennylane_ref, run_benchmarks, suite
 from qkernel.errors import ConfigError
 from qkernel.io import atomic_write_json
-from qkernel.observables import z_each
-from qkernel.registry import get_registry
+from qkernel.sim.observables import z_each
+from qkernel.plugin.registry import get_registry
 
 KEYS = {"kind", "n_qubits", "encoder", "batch", "backend", "samples_per_s", "vs_tfq", "vs_pennylane", "note"}
 TOL = 1e-4
@@ -170,7 +170,7 @@ def test_cli_table_fits_80_columns_and_json_round_trips(tmp_path: Path) -> None:
 
 def test_dd_outer_step_benchmark_agrees_with_the_pennylane_reference() -> None:
     pytest.importorskip("pennylane")
-    from qkernel.bench.dd_step import run_dd_benchmark
+    from benchmarks.dd_step import run_dd_benchmark
 
     row = run_dd_benchmark(synthetic=10, inner=1, real_batch=16, steps=1)
     assert row["native_s"] > 0 and row["pennylane_s"] > 0 and row["speedup"] > 0

@@ -1,4 +1,4 @@
-"""``qkernel.bench.dd_pennylane``: the PennyLane + Torch DD outer step computes what ``qkernel.dd`` does.
+"""``benchmarks.dd_pennylane``: the PennyLane + Torch DD outer step computes what ``qkernel.methods.dd.performance_matching`` does.
 
 Needs the optional ``bench`` extra (PennyLane, Torch); skipped without it. The native side
 runs eagerly (``tf.config.run_functions_eagerly``): the same ops as the compiled
@@ -18,15 +18,15 @@ import tensorflow as tf
 pytest.importorskip("pennylane")
 torch = pytest.importorskip("torch")
 
-from qkernel.bench.dd_pennylane import (  # noqa: E402
+from benchmarks.dd_pennylane import (  # noqa: E402
     LAYER_WEIGHTS,
     DDReference,
     time_outer_step,
     torchlayer_functional_call_gradients,
 )
-from qkernel.dd import inner_train, make_outer_step  # noqa: E402
-from qkernel.functional import FunctionalModel  # noqa: E402
-from qkernel.registry import get_registry  # noqa: E402
+from qkernel.methods.dd.performance_matching import inner_train, make_outer_step  # noqa: E402
+from qkernel.nn.functional import FunctionalModel  # noqa: E402
+from qkernel.plugin.registry import get_registry  # noqa: E402
 
 N_SYN, STEPS, REAL = 20, 2, 32
 

@@ -25,8 +25,8 @@ from qkernel.hardware import (
     open_qvm,
 )
 from qkernel.hardware.engine import PrenoisedSimulator
-from qkernel.observables import measurement_plan, xyz_each, z_each
-from qkernel.registry import get_registry
+from qkernel.sim.observables import measurement_plan, xyz_each, z_each
+from qkernel.plugin.registry import get_registry
 
 REGISTRY = get_registry()
 PROCESSORS = ("weber", "rainbow")

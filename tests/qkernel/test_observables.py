@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from qkernel.errors import InputError
-from qkernel.observables import (
+from qkernel.sim.observables import (
     HermitianReadout,
     measurement_plan,
     pauli_strings,

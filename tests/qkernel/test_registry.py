@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from qkernel import hookspecs
-from qkernel.contracts import PluginInfo
+from qkernel.plugin.contracts import PluginInfo
 from qkernel.errors import PluginError
-from qkernel.registry import ENV_PLUGINS_PATH, KINDS, Registry, get_plugin_manager, get_registry
+from qkernel.plugin.registry import ENV_PLUGINS_PATH, KINDS, Registry, get_plugin_manager, get_registry
 
 USER_PLUGIN = '''
 """A user's dataset plugin, loaded from a folder."""
-from qkernel.hookspecs import hookimpl
+from qkernel.plugin.hookspecs import hookimpl
 
 class Digits3:
     """Three fake digit classes for a plugin test."""
@@ -75,7 +75,7 @@ def test_unknown_names_and_kinds() -> None:
 
 def test_bad_registration_and_folders(tmp_path: Path) -> None:
     (tmp_path / "bad.py").write_text(
-        "from qkernel.hookspecs import hookimpl\n@hookimpl\ndef register_encoders():\n    return [42]\n"
+        "from qkernel.plugin.hookspecs import hookimpl\n@hookimpl\ndef register_encoders():\n    return [42]\n"
     )
     with pytest.raises(PluginError, match=r"register_encoders from .*bad\.py returned 42"):
         Registry(get_plugin_manager([tmp_path]))
@@ -88,7 +88,7 @@ def test_bad_registration_and_folders(tmp_path: Path) -> None:
 
 def test_lifecycle_hooks_are_called(tmp_path: Path) -> None:
     (tmp_path / "watch.py").write_text(
-        "from qkernel.hookspecs import hookimpl\nseen = []\n"
+        "from qkernel.plugin.hookspecs import hookimpl\nseen = []\n"
         "@hookimpl\ndef before_stage(stage, params):\n    seen.append(('before', stage))\n"
         "@hookimpl\ndef after_stage(stage, params, result):\n    seen.append(('after', stage, result))\n"
     )

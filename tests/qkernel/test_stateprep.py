@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from qkernel import stateprep
+from qkernel.sim import stateprep
 from qkernel.errors import InputError
 
 SIM = cirq.Simulator(dtype=np.complex128)

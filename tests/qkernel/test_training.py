@@ -10,8 +10,8 @@ import tensorflow as tf
 
 from qkernel.config import load_params
 from qkernel.data import load_dataset
-from qkernel.registry import get_registry
-from qkernel.training import accuracy, fit, reset_optimizer
+from qkernel.plugin.registry import get_registry
+from qkernel.nn.training import accuracy, fit, reset_optimizer
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from qkernel.config import load_params
 from qkernel.data import load_dataset, load_prepared, save_prepared
 from qkernel.data.sources import RemoteFile
 from qkernel.errors import DataFormatError, DatasetNotFoundError, PluginError
-from qkernel.registry import get_registry
+from qkernel.plugin.registry import get_registry
 
 FASHION_SYSTEM = Path("/usr/share/datasets/fashion-mnist")
 

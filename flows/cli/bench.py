@@ -1,0 +1,88 @@
+"""``qdistill bench``: train-step throughput (native vs TFQ vs PennyLane) and the DD outer step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from flows.cli import app, console, friendly_errors
+
+
+def bench_table(rows: list[dict[str, Any]]) -> Table:
+    """The ``qdistill bench`` results as a rich table (fits in 80 columns)."""
+    from benchmarks import format_rows
+
+    columns, cells = format_rows(rows)
+    table = Table(title="samples/s (batch ÷ median step); ×: native ÷ other", title_justify="left")
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("encoder", "backend") else "right", no_wrap=True)
+    previous = None
+    for row in cells:
+        group = ("eval",) if row[3].endswith(" eval") else tuple(row[:3])  # train: qubits, encoder, batch
+        if previous is not None and group != previous:
+            table.add_section()
+        previous = group
+        table.add_row(*row)
+    return table
+
+
+@app.command()
+@friendly_errors
+def bench(
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Also write the rows as JSON to this file.", dir_okay=False)
+    ] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="Batch 256 only, fewer timed steps.")] = False,
+    dd: Annotated[bool, typer.Option("--dd/--no-dd", help="Also time the DD outer step of quantum LeNet.")] = True,
+) -> None:
+    """Throughput of the student's quantum part (native vs TFQ vs PennyLane, qsim eval) and the DD outer step.
+
+    One step: features → encoder (amplitude, angle) → hardware_efficient
+    (depth 5) → ⟨Z⟩ each → sum → gradients to the weights and the features,
+    on 4 and 8 qubits at batch 256 and 1024 (a few minutes; --quick: 256).
+    Then one dataset-distillation outer step of quantum LeNet (100 synthetic
+    images, one inner step, real batch 256, second-order gradients), native
+    vs the PennyLane reference with explicitly passed circuit weights.
+    PennyLane rows need the bench extra: pip install -e ".\\[bench]".
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from benchmarks import run_benchmarks
+    from qkernel.io import atomic_write_json
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("loading backends", total=None)
+        rows = run_benchmarks(
+            batches=(256,) if quick else (256, 1024),
+            time_budget=0.5 if quick else 2.0,
+            min_steps=1 if quick else 2,
+            progress=lambda label, done, total: bar.update(task, description=label, completed=done, total=total),
+        )
+    console.print(bench_table(rows))
+    if dd:
+        from benchmarks.dd_step import run_dd_benchmark
+
+        with console.status("DD outer step: native vs PennyLane (tracing the second-order step takes a minute)"):
+            dd_row = run_dd_benchmark(steps=3 if quick else 10)
+        table = Table(title="DD outer step, quantum LeNet (100 synthetic, 1 inner step, real batch 256)",
+                      title_justify="left")
+        for col in ("native ms", "PennyLane ms", "native ×", "max gap"):
+            table.add_column(col, justify="right")
+        fmt = lambda v, f: "—" if v is None else format(v, f)  # noqa: E731
+        table.add_row(fmt(dd_row["native_s"] and 1000 * dd_row["native_s"], ".0f"),
+                      fmt(dd_row["pennylane_s"] and 1000 * dd_row["pennylane_s"], ".0f"),
+                      fmt(dd_row["speedup"], ".1f"), fmt(dd_row["max_grad_gap"], ".1e"))
+        console.print(table)
+        if dd_row["note"]:
+            console.print(dd_row["note"])
+        rows.append({"kind": "dd_outer_step", **dd_row})
+    for note in dict.fromkeys(r["note"] for r in rows if r["note"]):
+        console.print(f"note: {note}", highlight=False, markup=False)
+    if json_path is not None:
+        console.print(f"wrote {atomic_write_json(json_path, rows)}")
+
+

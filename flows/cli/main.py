@@ -1,0 +1,77 @@
+"""``qdistill run``, ``dd``, ``ablation`` and ``serve``: the Prefect flows, parameters loaded and checked once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flows.cli import DataDirOpt, ParamsOpt, SetOpt, app, console, friendly_errors, load
+from flows.cli.output import print_dd_results, print_kd_results
+
+
+@app.command()
+@friendly_errors
+def run(
+    params: ParamsOpt = None, set_: SetOpt = None, data_dir: DataDirOpt = None,
+    skip_dd: Annotated[bool, typer.Option("--skip-dd", help="Knowledge distillation only.")] = False,
+) -> None:
+    """Run the main job on the configured data (default: embedded mnist-5k): KD, then dataset distillation.
+
+    Knowledge distillation trains the teacher, then the quantum students (baseline
+    and KD). Dataset distillation then learns dd.images_per_class synthetic images
+    per class for each dd.models entry (quantum LeNet, trainable and fixed Hermitian
+    readout; classical LeNet) and scores models trained on them against random real
+    images and the full set. Accuracies are printed beside the published figures;
+    outputs go to runs/<run-id>/.
+    """
+    from flows.common import check
+    from flows.dd import dd_pipeline
+    from flows.kd import kd_pipeline
+
+    p = load(params, set_, data_dir)
+    check(p, kd=True, dd=not skip_dd)  # fail fast on bad parameters, before a Prefect server starts
+    print_kd_results(kd_pipeline(params=p))
+    if not skip_dd:
+        print_dd_results(dd_pipeline(params=p))
+
+
+@app.command("dd")
+@friendly_errors
+def dd_cmd(params: ParamsOpt = None, set_: SetOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Dataset distillation only (the dd_pipeline flow; dd.* in params)."""
+    from flows.common import check
+    from flows.dd import dd_pipeline
+
+    p = load(params, set_, data_dir)
+    check(p, dd=True)
+    print_dd_results(dd_pipeline(params=p))
+
+
+@app.command()
+@friendly_errors
+def ablation(params: ParamsOpt = None, set_: SetOpt = None, dask: Annotated[
+        str | None, typer.Option(help="Dask scheduler address (ablation.dask_address), e.g. tcp://host:8786.")] = None,
+) -> None:
+    """Run the ablation sweep (ablation.* in params) locally, or on a Dask cluster with --dask."""
+    from flows.kd import ablation as ablation_flow
+
+    p = load(params, [*(set_ or []), *([f"ablation.dask_address={dask}"] if dask else [])])
+    result = ablation_flow(params=p)
+    console.print(Path(result["summary"]).read_text())
+
+
+@app.command()
+@friendly_errors
+def serve(params: ParamsOpt = None, set_: SetOpt = None) -> None:
+    """Register the deployments (kd-default; nightly-ablation on ablation.schedule) and serve them.
+
+    Start a server first (`prefect server start`) and point PREFECT_API_URL at it to watch
+    runs and artifacts in the Prefect UI.
+    """
+    from flows.deployments import serve as serve_deployments
+
+    serve_deployments(load(params, set_), set_ or [])
+
+

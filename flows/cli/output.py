@@ -1,0 +1,76 @@
+"""The result tables the commands print (rich; they fit 80 columns)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from flows.cli import console
+
+
+def print_data_summary(data: Any) -> None:
+    """Print split sizes, per-class counts, shape and provenance of a prepared dataset."""
+    meta = data.meta
+    counts = data.counts()
+    table = Table(title=f"{data.name}  (from {meta['source']})", title_justify="left")
+    table.add_column("class")
+    for split in counts:
+        table.add_column(split, justify="right")
+    for i, name in enumerate(data.class_names):
+        table.add_row(f"{i} {name}", *(str(c[i]) for c in counts.values()))
+    table.add_section()
+    table.add_row("total", *(str(sum(c)) for c in counts.values()), style="bold")
+    console.print(table)
+    raw = meta["source_sizes"]
+    origin = f"{raw['train']} train / {raw['test']} test" if raw["test"] is not None else f"{raw['train']} images, no official test split"
+    console.print(
+        f"source: {origin}; images {data.image_shape} float32, normalised '{meta['normalization']['mode']}', "
+        f"{data.num_classes} classes, seed {meta['seed']}"
+    )
+
+
+def print_dd_results(result: dict) -> None:
+    """Distilled vs random real vs full set, per model, with the quantum cost reduction."""
+    from qkernel.methods.dd.report import accuracy_rows, cost_rows
+
+    rows = accuracy_rows(result["models"])
+    first = result["models"][0] if result["models"] else {"dataset": "", "images_per_class": ""}
+    table = Table(title=f"dataset distillation on {first['dataset']}, {first['images_per_class']} images per class "
+                        "(test %, mean ± std over inits)", title_justify="left")
+    known = any(r["distilled_known_init_%"] != "—" for r in rows)
+    for col in ("model", "distilled", *(["known init"] if known else []), "random real", "full set", "published"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for r in rows:
+        published = "—" if r["published_distilled_%"] is None else f"{r['published_distilled_%']:.1f}"
+        table.add_row(r["model"], r["distilled_%"], *([r["distilled_known_init_%"]] if known else []),
+                      r["random_real_%"], r["full_set_%"], published)
+    console.print(table)
+    for c in cost_rows(result["models"]):
+        console.print(f"{c['model']}: training on the distilled set needs {c['sim_executions_distilled']:,} circuit "
+                      f"executions vs {c['sim_executions_full']:,} on the full set ({c['reduction_x']}× fewer)")
+    console.print(f"report: {result['report']}")
+
+
+def print_kd_results(result: dict) -> None:
+    """Results table: ours beside the published accuracy, with parameter counts."""
+    from qkernel.reporting import results_rows
+
+    teacher = result.get("teacher")
+    if teacher:
+        console.print(f"teacher {teacher['model']}: {teacher['parameters']} parameters, "
+                      f"test accuracy {100 * teacher['test_accuracy']:.2f} %")
+    rows = results_rows(result["students"])
+    first = rows[0] if rows else {"dataset": "", "qubits": ""}
+    table = Table(title=f"quantum students on {first['dataset']}, {first['qubits']} qubits (test accuracy)",
+                  title_justify="left")
+    for col in ("student", "mode", "test %", "published %", "quantum / classical params"):
+        table.add_column(col, justify="left" if col in ("student", "mode") else "right")
+    for r in rows:
+        published = "—" if r["published_%"] is None else f"{r['published_%']:.1f}"
+        table.add_row(f"{r['reducer']}+{r['encoder']}", r["mode"], f"{r['test_accuracy_%']:.2f}", published,
+                      f"{r['quantum_params']} / {r['classical_params']}")
+    console.print(table)
+    console.print(f"report: {result['report']}")
+
+

@@ -1,0 +1,86 @@
+"""Parameters of dataset distillation: the method and its options, the models, the evaluation protocol."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator
+
+from qkernel.schema import PositiveFloat, PositiveInt, Strict
+
+__all__ = ["DDEvalParams", "DDModel", "DDParams"]
+
+
+class DDModel(Strict):
+    """One model distilled for (and evaluated) by the ``dd`` pipeline.
+
+    Attributes:
+        label: Short name used in file names and tables (letters, digits, ``-``, ``_``).
+        model: Registered model plugin (``quantum_lenet``, ``lenet`` …).
+        options: Keyword options of the model factory (e.g. ``readout: hermitian-fixed``).
+    """
+
+    label: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
+    model: str = Field(min_length=1)
+    options: dict[str, Any]
+
+
+class DDEvalParams(Strict):
+    """How distilled sets are judged.
+
+    Attributes:
+        inits: Fresh initialisations trained on the distilled set (and on random real images).
+        full_inits: Initialisations trained on the full training set.
+        epochs, batch_size, learning_rate, patience: Adam training (early stopping on
+            validation) of the full-set comparison.
+        subset_epochs, subset_patience: Epochs and patience of the random-real-images
+            comparison (a few batches per epoch: it needs many more epochs to converge).
+        shots: Shots per circuit in the hardware cost estimate.
+    """
+
+    inits: Annotated[int, Field(ge=1)]
+    full_inits: Annotated[int, Field(ge=0)]
+    epochs: PositiveInt
+    batch_size: PositiveInt
+    learning_rate: PositiveFloat
+    patience: PositiveInt
+    subset_epochs: PositiveInt
+    subset_patience: PositiveInt
+    shots: PositiveInt
+
+
+class DDParams(Strict):
+    """Dataset distillation: which method, its options, the models it distils for, how sets are judged.
+
+    Attributes:
+        method: The registered ``dd_method`` plugin that distils (``qdistill plugins``).
+        methods: Options per method name, each validated by that method's own option model
+            (a method missing here runs with its own defaults).
+        models: The models to distill for, each evaluated on its own distilled set.
+        images_per_class: Synthetic images per class (balanced, fixed labels).
+        image_init: ``noise`` (standard normal, as published) or ``real`` (random real images).
+        outer_steps: Optimisation steps on the synthetic set (the method's outer iterations).
+        real_batch: Real images per outer step.
+        eval: How the distilled sets are evaluated.
+    """
+
+    method: str = Field(min_length=1)
+    methods: dict[str, dict[str, Any]]
+    models: tuple[DDModel, ...] = Field(min_length=1)
+    images_per_class: PositiveInt
+    image_init: Literal["noise", "real"]
+    outer_steps: PositiveInt
+    real_batch: PositiveInt
+    eval: DDEvalParams
+
+    @field_validator("models")
+    @classmethod
+    def _unique_labels(cls, value: tuple[DDModel, ...]) -> tuple[DDModel, ...]:
+        labels = [m.label for m in value]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"model labels must be unique; got {labels}")
+        return value
+
+    def method_options(self, name: str | None = None) -> dict[str, Any]:
+        """The options given for method ``name`` (default: the selected :attr:`method`)."""
+        return dict(self.methods.get(name or self.method, {}))

@@ -1,0 +1,185 @@
+"""Dataset-distillation stages on files, shared by the ``dd_pipeline`` flow and ``dvc.yaml``.
+
+* :func:`check_dd` — before any work: the method and its options, every model entry, the set size;
+* :func:`distill_stage` — ``<out>/<label>/distilled.npz`` (images, labels, learned rates, how
+  to train on them) and ``history.json`` (outer loss per step), by the ``dd.method`` plugin;
+* :func:`evaluate_stage` — ``<out>/<label>/metrics.json``: distilled vs random real images
+  vs the full set, and the quantum cost.
+
+A flow run and ``dvc repro`` with the same ``params.yaml`` compute the same results; both
+call the lifecycle hooks (:mod:`qkernel.plugin.lifecycle`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from qkernel.config import Params
+from qkernel.data import PreparedDataset, load_prepared
+from qkernel.errors import ConfigError, QDistillError
+from qkernel.io import atomic_save_npz, atomic_write_json, read_npz
+from qkernel.methods.dd.config import DDModel
+from qkernel.methods.dd.evaluate import evaluate_distilled, evaluate_real, quantum_cost
+from qkernel.methods.dd.synthetic import Distilled, DistillTask, ModelFactory
+from qkernel.plugin.contracts import DatasetDistiller
+from qkernel.plugin.lifecycle import stage
+from qkernel.plugin.registry import Registry, get_registry
+
+__all__ = [
+    "build_method", "check_dd", "distill_stage", "evaluate_stage", "load_distilled", "model_factory", "model_spec",
+    "save_distilled",
+]
+
+
+def model_spec(params: Params, label: str) -> DDModel:
+    """The ``dd.models`` entry called ``label``."""
+    for spec in params.dd.models:
+        if spec.label == label:
+            return spec
+    raise ConfigError(f"no dd.models entry labelled {label!r}; have {[m.label for m in params.dd.models]}")
+
+
+def model_factory(params: Params, spec: DDModel, image_shape: Sequence[int], num_classes: int) -> ModelFactory:
+    """``factory(seed)``: a freshly initialised ``spec`` model (seeded Keras initialisers)."""
+    registry = get_registry(params.plugins.paths)
+
+    def factory(seed: int) -> tf.keras.Model:
+        tf.keras.utils.set_random_seed(seed)
+        try:
+            return registry.create("model", spec.model, input_shape=tuple(image_shape), num_classes=num_classes,
+                                   **spec.options)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"dd model {spec.label!r} ({spec.model}): {exc}") from exc
+
+    return factory
+
+
+def build_method(params: Params, registry: Registry | None = None) -> DatasetDistiller:
+    """The ``dd.method`` plugin, built with its options from ``dd.methods``.
+
+    Raises:
+        ConfigError: for an unknown method (listing the registered ones) or bad options
+            (naming the key and listing the keys the method knows).
+    """
+    registry = registry or get_registry(params.plugins.paths)
+    try:
+        return registry.create("dd_method", params.dd.method, **params.dd.method_options())
+    except QDistillError as exc:
+        raise ConfigError(f"dd.method: {exc}") from exc
+
+
+def check_dd(params: Params, registry: Registry | None = None) -> None:
+    """Build the method and every ``dd.models`` entry once, before any work, on the dataset's image shape.
+
+    The image shape and class count come from the dataset plugin's metadata, so a model that
+    cannot take the dataset's images (or a method that cannot slice the set) fails here.
+
+    Raises:
+        ConfigError: naming the method or model entry and what is wrong.
+    """
+    from qkernel.nn.functional import FunctionalModel
+
+    registry = registry or get_registry(params.plugins.paths)
+    try:
+        source = registry.create("dataset", params.data.name)
+    except QDistillError as exc:
+        raise ConfigError(f"data.name: {exc}") from exc
+    num_classes = len(params.data.classes or source.class_names)
+    build_method(params, registry).check(params.dd.images_per_class, num_classes)
+    for spec in params.dd.models:
+        try:
+            FunctionalModel(model_factory(params, spec, source.image_shape, num_classes)(params.seed))
+        except QDistillError as exc:
+            raise ConfigError(f"dd.models[{spec.label}]: {exc}") from exc
+
+
+def save_distilled(distilled: Distilled, out_dir: Path) -> Path:
+    """Write ``distilled.npz`` and ``history.json`` (atomically) into ``out_dir``."""
+    atomic_write_json(out_dir / "history.json", distilled.history)
+    return atomic_save_npz(out_dir / "distilled.npz", {
+        "images": distilled.images, "labels": distilled.labels, "learning_rates": distilled.learning_rates,
+        "best_step": np.asarray(distilled.best_step), "steps": np.asarray(distilled.steps),
+        "known_init": np.asarray(-1 if distilled.known_init is None else distilled.known_init),
+        "method": np.asarray(distilled.method),
+    })
+
+
+def load_distilled(path: Path) -> Distilled:
+    """Read a ``distilled.npz`` written by :func:`save_distilled`."""
+    a = read_npz(path)
+    history_file = Path(path).with_name("history.json")
+    history = json.loads(history_file.read_text()) if history_file.is_file() else []
+    known = int(a["known_init"])
+    return Distilled(a["images"], a["labels"], a["learning_rates"], history, best_step=int(a["best_step"]),
+                     steps=int(a["steps"]), known_init=None if known < 0 else known, method=str(a["method"]))
+
+
+@stage("distill")
+def distill_stage(
+    params: Params, data_path: Path, label: str, out_dir: Path,
+    on_step: Callable[[dict[str, float]], None] | None = None,
+) -> dict[str, Any]:
+    """Distill the training split for model ``label`` with ``dd.method``; writes ``distilled.npz`` and ``history.json``."""
+    data = load_prepared(Path(data_path))
+    spec = model_spec(params, label)
+    dd = params.dd
+    task = DistillTask(model_factory(params, spec, data.image_shape, data.num_classes), data.x["train"],
+                       data.y["train"], data.num_classes, dd.images_per_class, dd.image_init, dd.outer_steps,
+                       dd.real_batch, params.seed)
+    result = build_method(params).distill(task, on_step)
+    path = save_distilled(result, Path(out_dir))
+    return {"label": label, "method": result.method, "distilled": str(path), "final_loss": result.history[-1]["loss"],
+            "best_step": result.best_step, "best_loss": result.history[result.best_step - 1]["loss"],
+            "learning_rates": result.learning_rates.tolist()}
+
+
+def _cost(params: Params, model: tf.keras.Model, data: PreparedDataset, distilled: Distilled,
+          full: dict[str, Any]) -> dict[str, Any] | None:
+    epochs = full["epochs_run"][0] if full.get("epochs_run") else params.dd.eval.epochs
+    return quantum_cost(model, len(distilled.labels), distilled.epochs, len(data.y["train"]), epochs,
+                        params.dd.eval.shots)
+
+
+@stage("dd-evaluate")
+def evaluate_stage(
+    params: Params, data_path: Path, label: str, distilled_path: Path, out_dir: Path,
+    on_progress: Callable[[str, int, float], None] | None = None,
+) -> dict[str, Any]:
+    """Distilled vs random real vs full set for model ``label``; writes ``metrics.json``."""
+    data = load_prepared(Path(data_path))
+    spec = model_spec(params, label)
+    factory = model_factory(params, spec, data.image_shape, data.num_classes)
+    distilled = load_distilled(Path(distilled_path))
+    ev = params.dd.eval
+
+    def hook(what: str) -> Callable[[int, float], None] | None:
+        return None if on_progress is None else (lambda k, acc: on_progress(what, k, acc))
+
+    fresh, known = evaluate_distilled(factory, distilled, data, ev.inits, params.seed, hook("distilled"))
+    results = {
+        "distilled": fresh,
+        "random_real": evaluate_real(factory, data, params.dd.images_per_class, ev, ev.inits, params.seed,
+                                     hook("random real")),
+        "full": evaluate_real(factory, data, None, ev, ev.full_inits, params.seed, hook("full set")),
+        "known_init": known,
+    }
+    probe = factory(params.seed)
+    metrics = {
+        "label": label, "model": spec.model, "options": spec.options, "dataset": params.data.name,
+        "method": distilled.method, "images_per_class": params.dd.images_per_class,
+        "init": "fixed" if distilled.known_init is not None else "random",
+        "parameters": int(sum(int(np.prod(v.shape)) for v in probe.trainable_variables)),
+        **results,
+        "learning_rates": distilled.learning_rates.tolist(),
+        "final_outer_loss": distilled.history[-1]["loss"] if distilled.history else None,
+        "best_outer_step": distilled.best_step,
+        "quantum_cost": _cost(params, probe, data, distilled, results["full"]),
+    }
+    atomic_write_json(Path(out_dir) / "metrics.json", metrics)
+    return metrics

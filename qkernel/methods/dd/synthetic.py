@@ -1,0 +1,145 @@
+"""Synthetic training sets: what every dataset-distillation method starts from and returns.
+
+* :class:`DistillTask` — what a method is asked to distil (a model factory, the real training
+  split, images per class, steps, seed);
+* :class:`Distilled` — what it returns: images, labels and how to train on them;
+* helpers shared by the methods and the evaluation: balanced labels, starting images,
+  random real subsets, and model initialisations as lists of tensors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import tensorflow as tf
+
+from qkernel.errors import ConfigError
+
+__all__ = [
+    "Distilled",
+    "DistillTask",
+    "ModelFactory",
+    "balanced_labels",
+    "initial_images",
+    "initial_state",
+    "load_state",
+    "random_real_subset",
+]
+
+#: ``factory(seed) -> built model``: a fresh initialisation of the model being distilled for.
+ModelFactory = Callable[[int], tf.keras.Model]
+
+
+@dataclass(frozen=True)
+class DistillTask:
+    """What a dataset-distillation method is asked to do (the settings every method shares).
+
+    Attributes:
+        factory: Builds a freshly initialised model from a seed.
+        x_train, y_train: The real training split.
+        num_classes: Number of classes.
+        images_per_class: Synthetic images per class (balanced, fixed labels).
+        image_init: ``noise`` (standard normal) or ``real`` (random real images).
+        outer_steps: Optimisation steps on the synthetic set.
+        real_batch: Real images per outer step.
+        seed: Seeds the starting images, batch sampling and initialisations.
+    """
+
+    factory: ModelFactory
+    x_train: np.ndarray
+    y_train: np.ndarray
+    num_classes: int
+    images_per_class: int
+    image_init: str
+    outer_steps: int
+    real_batch: int
+    seed: int
+
+
+@dataclass
+class Distilled:
+    """A distilled dataset.
+
+    Attributes:
+        images: ``(N, *image_shape)`` float32 synthetic images, class-major.
+        labels: ``(N,)`` int labels.
+        learning_rates: Learned inner learning rates (after softplus): ``(steps × epochs,)``, or
+            ``(steps × epochs, n_weight_tensors)`` with one rate per weight tensor (performance matching's ``rates: layer``).
+        history: One record per outer step (``step``, ``loss``, ``mean_lr``).
+        best_step: The outer step whose images and rates these are: the lowest outer loss
+            (the loss of step ``k`` is measured before its update). Unrolled meta-training
+            has occasional loss spikes; like early stopping, the best state is kept.
+        steps: Class-balanced slices the images are trained in per epoch (one learned rate
+            per slice and epoch; see :func:`qkernel.methods.dd.unrolled.step_batches`).
+        known_init: Seed of the one initialisation the set was distilled for (fixed-init
+            mode), or ``None`` when it was distilled for fresh initialisations.
+        method: Name of the method that distilled it.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    learning_rates: np.ndarray
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_step: int = 0
+    steps: int = 1
+    known_init: int | None = None
+    method: str = ""
+
+    @property
+    def epochs(self) -> int:
+        """Passes over the synthetic set when training on it with the learned rates."""
+        return len(self.learning_rates) // self.steps
+
+
+def balanced_labels(num_classes: int, per_class: int) -> np.ndarray:
+    """``[0]*per_class + [1]*per_class + …``: the class-major labels of a synthetic or random-real set."""
+    return np.repeat(np.arange(num_classes), per_class).astype(np.int64)
+
+
+def initial_state(factory: ModelFactory, seed: int) -> list[tf.Tensor]:
+    """Every weight of a freshly built ``factory(seed)`` model (``model.weights`` order), as tensors.
+
+    Non-trainable weights belong to an initialisation too: quantum LeNet's fixed Hermitian
+    readout is drawn with the seed, like its trainable weights.
+    """
+    return [tf.identity(v) for v in factory(seed).weights]
+
+
+def load_state(model: tf.keras.Model, state: Sequence[tf.Tensor]) -> None:
+    """Write an :func:`initial_state` into ``model``'s variables, non-trainable ones included.
+
+    Traced steps read variables by reference, so one model (one trace) serves every
+    initialisation.
+    """
+    for variable, value in zip(model.weights, state, strict=True):
+        variable.assign(value)
+
+
+def initial_images(
+    x_train: np.ndarray, y_train: np.ndarray, num_classes: int, per_class: int, mode: str, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Starting synthetic set: ``noise`` (standard normal, as Wang et al.) or ``real`` (random real images).
+
+    Raises:
+        ConfigError: if a class has fewer than ``per_class`` real images in ``real`` mode.
+    """
+    rng = np.random.default_rng([seed, 1])
+    labels = balanced_labels(num_classes, per_class)
+    if mode == "noise":
+        return rng.standard_normal((len(labels), *x_train.shape[1:])).astype(np.float32), labels
+    return random_real_subset(x_train, y_train, num_classes, per_class, rng), labels
+
+
+def random_real_subset(
+    x: np.ndarray, y: np.ndarray, num_classes: int, per_class: int, rng: np.random.Generator
+) -> np.ndarray:
+    """``per_class`` random images of each class, class-major (the "random real images" baseline)."""
+    picks = []
+    for c in range(num_classes):
+        idx = np.flatnonzero(y == c)
+        if len(idx) < per_class:
+            raise ConfigError(f"class {c} has {len(idx)} training images; {per_class} per class were requested")
+        picks.append(rng.choice(idx, per_class, replace=False))
+    return x[np.concatenate(picks)].astype(np.float32)

@@ -1,0 +1,61 @@
+"""The Keras layer around a circuit backend: features in, expectation values out (readouts: :mod:`qkernel.nn.readouts`)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import cirq
+import tensorflow as tf
+
+from qkernel.plugin.contracts import Ansatz, Backend, Encoder
+from qkernel.errors import ConfigError
+
+class QuantumLayer(tf.keras.layers.Layer):
+    """Encoder + ansatz circuit evaluated by a backend: features ``(B, F)`` → expectations ``(B, M)``.
+
+    The ansatz angles are this layer's trainable weights, initialised uniformly in
+    ``[0, 2π)`` from ``seed``.
+
+    Args:
+        encoder: The data encoder.
+        ansatz: The trainable circuit (same qubit count as the encoder).
+        observables: Pauli observables measured at the end.
+        backend: The backend that compiles and runs the circuit.
+        seed: Seed of the weight initialisation.
+
+    Raises:
+        ConfigError: if encoder and ansatz act on different numbers of qubits.
+    """
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        ansatz: Ansatz,
+        observables: Sequence[cirq.PauliSum],
+        backend: Backend,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if encoder.n_qubits != ansatz.n_qubits:
+            raise ConfigError(
+                f"encoder {encoder.name!r} acts on {encoder.n_qubits} qubits but ansatz {ansatz.name!r} "
+                f"on {ansatz.n_qubits}; they must match"
+            )
+        self.encoder, self.ansatz, self.backend = encoder, ansatz, backend
+        self.observables = list(observables)
+        self._fn = backend.compile(encoder, ansatz, self.observables)
+        self.circuit_weights = self.add_weight(
+            name="circuit_weights",
+            shape=(len(ansatz.symbols()),),
+            initializer=tf.keras.initializers.RandomUniform(0.0, 2 * math.pi, seed=seed),
+            trainable=True,
+        )
+
+    def call(self, features: tf.Tensor) -> tf.Tensor:
+        return self._fn(features, self.circuit_weights)
+
+    def compute_output_shape(self, input_shape: Any) -> tf.TensorShape:
+        return tf.TensorShape([input_shape[0], len(self.observables)])

@@ -1,0 +1,79 @@
+"""Judging a distilled set: fresh and known initialisations, random real subsets, quantum cost."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from qkernel.config import load_params
+from qkernel.errors import ConfigError
+from qkernel.methods.dd.evaluate import EVAL_SEED_OFFSET, evaluate_distilled, quantum_cost
+from qkernel.methods.dd.synthetic import Distilled, initial_images, initial_state, load_state, random_real_subset
+from qkernel.methods.dd.unrolled import train_on
+from qkernel.nn.functional import FunctionalModel
+from qkernel.plugin.registry import get_registry
+
+
+def build(name: str = "quantum_lenet", seed: int = 0, **options) -> tf.keras.Model:
+    tf.keras.utils.set_random_seed(seed)
+    return get_registry().create("model", name, input_shape=(28, 28), num_classes=10, **options)
+
+
+def batch(n: int, seed: int = 0) -> tuple[tf.Tensor, tf.Tensor]:
+    rng = np.random.default_rng(seed)
+    return tf.constant(rng.random((n, 28, 28), dtype=np.float32)), tf.constant(np.arange(n) % 10)
+
+
+def test_quantum_cost_counts_parameter_shift_circuits() -> None:
+    cost = quantum_cost(build(readout="hermitian"), n_distilled=100, distilled_epochs=3, n_train=3600,
+                        full_epochs=10, shots=1000)
+    layer = cost["layers"][0]
+    assert (layer["ansatz_angles"], layer["encoding_angles"], layer["settings"]) == (54, 63, 3)
+    assert layer["circuits_per_sample_gradient"] == 3 * (1 + 2 * (54 + 63))
+    assert cost["distilled"]["simulation_executions"] == 100 * 3
+    assert cost["full"]["simulation_executions"] == 36_000 and cost["reduction"] == 120.0
+    assert cost["full"]["hardware_shots"] == 36_000 * 705 * 1000
+    assert quantum_cost(build("lenet"), 100, 3, 3600, 10, 1000) is None
+
+
+def test_one_functional_model_takes_every_initialisation_fixed_hermitian_included() -> None:
+    factory = lambda seed: build(readout="hermitian-fixed", seed=seed)  # noqa: E731
+    fm = FunctionalModel(factory(0))
+    x, _ = batch(6)
+    fixed_h = {s: factory(s).get_layer("hermitian").non_trainable_weights[0].numpy() for s in (0, 7)}
+    assert not np.allclose(fixed_h[0], fixed_h[7])  # the frozen H is part of the initialisation
+    for s in (7, 0):
+        load_state(fm.model, initial_state(factory, s))
+        own = FunctionalModel(factory(s))
+        np.testing.assert_allclose(fm(fm.current(), x), own(own.current(), x), rtol=0, atol=1e-6)
+        np.testing.assert_array_equal(fm.model.get_layer("hermitian").non_trainable_weights[0].numpy(), fixed_h[s])
+
+
+def test_known_and_fresh_inits_score_as_models_built_for_each_seed(tmp_path) -> None:
+    from qkernel.data import load_dataset
+    from qkernel.nn.training import accuracy
+
+    p = load_params(None, ["data.per_class=4", "data.test_per_class=6", f"data.out_dir={tmp_path}"])
+    data = load_dataset(p)
+    factory = lambda seed: build(readout="hermitian-fixed", seed=seed)  # noqa: E731
+    images, labels = initial_images(data.x["train"], data.y["train"], 10, 1, "real", 0)
+    distilled = Distilled(images, labels, np.full(2, 0.05, np.float32), steps=1, known_init=3)
+    fresh, known = evaluate_distilled(factory, distilled, data, inits=2, seed=3)
+
+    def alone(seed: int) -> float:
+        fm = FunctionalModel(factory(seed))
+        fm.assign(train_on(fm, fm.current(), images, labels, distilled.learning_rates, 1))
+        return accuracy(fm.model, data.x["test"], data.y["test"])
+
+    expected = [alone(s) for s in (3, 3 + EVAL_SEED_OFFSET, 4 + EVAL_SEED_OFFSET)]
+    assert [known["values"][0], *fresh["values"]] == pytest.approx(expected, abs=1e-9)
+
+
+def test_random_real_subset_is_balanced_and_checks_counts() -> None:
+    x = np.arange(20, dtype=np.float32).reshape(20, 1, 1)
+    y = np.repeat([0, 1], 10)
+    picked = random_real_subset(x, y, 2, 3, np.random.default_rng(0))
+    assert picked.shape == (6, 1, 1) and np.all(picked[:3] < 10) and np.all(picked[3:] >= 10)
+    with pytest.raises(ConfigError, match="class 0 has 10 training images; 11 per class were requested"):
+        random_real_subset(x, y, 2, 11, np.random.default_rng(0))
