@@ -1,7 +1,7 @@
 """Throughput of the native kernel alone for one training step (forward + gradients).
 
-Kernel-level helper used to tune :mod:`qkernel.kernel` (and by its tests); ``qdistill bench``
-measures whole backends instead (:func:`qkernel.bench.run_benchmarks`). The reference workload of
+Kernel-level helper used to tune :mod:`qkernel.sim.kernel` (and by its tests); ``qdistill bench``
+measures whole backends instead (:func:`benchmarks.run_benchmarks`). The reference workload of
 ``/work/shared/REFERENCE.md`` is :func:`reference_circuit` with an amplitude-encoded
 input state: 8 qubits, 5 layers of (RY on each qubit, RZ on each qubit, CNOT ring),
 ⟨Z⟩ on every qubit, gradients w.r.t. the weights and the input state.
@@ -16,7 +16,7 @@ import numpy as np
 import sympy
 import tensorflow as tf
 
-from qkernel.kernel import CompiledCircuit
+from qkernel.sim.kernel import CompiledCircuit
 
 __all__ = ["benchmark_train_step", "reference_circuit"]
 

@@ -1,4 +1,6 @@
-"""Shared fixtures: an isolated Keras cache, and writers of tiny files in each real dataset format."""
+"""Shared fixtures: an isolated Keras cache, writers of tiny files in each real dataset format, a real
+Prefect server, and one tiny knowledge- and dataset-distillation run through the real flows that the
+flow, CLI, DVC and lifecycle tests share (training is done once per session, not once per test)."""
 
 from __future__ import annotations
 
@@ -102,3 +104,68 @@ def prefect_server():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+#: A knowledge-distillation configuration small enough for CI: 20 images per class, 4 qubits, 2 epochs.
+TINY_KD = ["data.per_class=20", "data.test_per_class=10", "student.n_qubits=4", "student.depth=2",
+           "student.epochs=2", "student.batch_size=32", "teacher.epochs=2"]
+_PM = "dd.methods.performance-matching."
+#: A dataset-distillation configuration small enough for CI (LeNet and a 4-qubit quantum LeNet).
+TINY_DD = ["dd.images_per_class=2", f"{_PM}steps=2", f"{_PM}epochs=1", "dd.outer_steps=3", f"{_PM}init_pool=2",
+           "dd.real_batch=64", "dd.eval.inits=2", "dd.eval.full_inits=1", "dd.eval.epochs=1", "dd.eval.subset_epochs=2",
+           f"{_PM}init=fixed",
+           "dd.models=[{label: lenet, model: lenet, options: {}},"
+           " {label: qlenet, model: quantum_lenet, options: {readout: hermitian, n_qubits: 4, depth: 1}}]"]
+
+#: A plugin that records every lifecycle hook call (stage, event, pid) as a JSON line beside itself.
+HOOK_RECORDER = """
+import json, os
+from pathlib import Path
+from qkernel.plugin import hookimpl
+
+LOG = Path(__file__).with_name("hooks.jsonl")
+
+
+def _record(**entry):
+    with open(LOG, "a") as fh:  # one short line per write: atomic enough across worker processes
+        fh.write(json.dumps({**entry, "pid": os.getpid()}) + "\\n")
+
+
+@hookimpl
+def before_stage(stage, params):
+    _record(stage=stage, event="before", seed=params["seed"])
+
+
+@hookimpl
+def after_stage(stage, params, result):
+    _record(stage=stage, event="after")
+
+
+@hookimpl
+def on_stage_error(stage, params, error):
+    _record(stage=stage, event="error", error=type(error).__name__)
+"""
+
+
+@pytest.fixture(scope="session")
+def tiny_flows(prefect_server, tmp_path_factory: pytest.TempPathFactory):
+    """The KD and DD flows run once on the tiny configuration, a hook-recording plugin loaded.
+
+    Returns a namespace: ``overrides`` (the ``-S`` values used), ``kd_state``/``dd_state`` (Prefect
+    flow-run states), ``kd``/``dd`` (their results) and ``hooks`` (the recorder's log file).
+    """
+    import types
+
+    from flows.dd import dd_pipeline
+    from flows.kd import kd_pipeline
+
+    root = tmp_path_factory.mktemp("tiny_flows")
+    plugins = root / "plugins"
+    plugins.mkdir()
+    (plugins / "recorder.py").write_text(HOOK_RECORDER)
+    overrides = [*TINY_KD, *TINY_DD, f"runs_dir={root / 'runs'}", f"data.out_dir={root / 'data'}",
+                 f"plugins.paths=[{plugins}]"]
+    kd_state = kd_pipeline(overrides=overrides, return_state=True)
+    dd_state = dd_pipeline(overrides=overrides, return_state=True)
+    return types.SimpleNamespace(overrides=overrides, kd_state=kd_state, dd_state=dd_state, kd=kd_state.result(),
+                                 dd=dd_state.result(), hooks=plugins / "hooks.jsonl", root=root)

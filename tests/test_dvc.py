@@ -22,8 +22,8 @@ def sh(*args: str, cwd: Path) -> str:
     return done.stdout + done.stderr
 
 
-@pytest.fixture
-def dvc_repo(tmp_path: Path) -> Path:
+def make_repo(tmp_path: Path) -> Path:
+    """A git + DVC repository holding the project's pipeline, code and parameters."""
     repo = tmp_path / "project"
     repo.mkdir()
     for name in ("dvc.yaml", "params.yaml", ".dvcignore"):
@@ -37,7 +37,12 @@ def dvc_repo(tmp_path: Path) -> Path:
     return repo
 
 
-def test_repro_then_status_up_to_date_then_nothing_to_do(dvc_repo: Path) -> None:
+@pytest.fixture
+def dvc_repo(tmp_path: Path) -> Path:
+    return make_repo(tmp_path)
+
+
+def test_repro_status_nothing_to_do_then_a_param_change_reruns(dvc_repo: Path) -> None:
     out = sh("dvc", "repro", "prepare", cwd=dvc_repo)
     assert "Running stage 'prepare'" in out
     meta = json.loads((dvc_repo / "data/prepared/mnist-5k.json").read_text())
@@ -49,10 +54,8 @@ def test_repro_then_status_up_to_date_then_nothing_to_do(dvc_repo: Path) -> None
     ignored = (dvc_repo / "data/prepared/.gitignore").read_text().split()
     assert {"/mnist-5k.npz", "/mnist-5k.json"} <= set(ignored)
 
-
-def test_param_change_reruns_the_stage(dvc_repo: Path) -> None:
-    sh("dvc", "repro", "prepare", cwd=dvc_repo)
-    params = (dvc_repo / "params.yaml").read_text().replace("per_class: null", "per_class: 20")
+    # a parameter change makes the stage stale and reruns it
+    params = (dvc_repo / "params.yaml").read_text().replace("per_class: null", "per_class: 20", 1)
     (dvc_repo / "params.yaml").write_text(params)
     assert "changed" in sh("dvc", "status", "prepare", cwd=dvc_repo)
     assert "Running stage 'prepare'" in sh("dvc", "repro", "prepare", cwd=dvc_repo)
@@ -60,46 +63,33 @@ def test_param_change_reruns_the_stage(dvc_repo: Path) -> None:
     assert meta["sizes"]["train"] == 180
 
 
-TINY_DD = {"images_per_class": 2, "steps": 2, "epochs": 1, "outer_steps": 3, "init_pool": 2, "real_batch": 64,
-           "models": [{"label": "lenet", "model": "lenet", "options": {}}]}
-TINY = {"per_class: null": "per_class: 20", "test_per_class: null": "test_per_class: 10",
-        "n_qubits: 8": "n_qubits: 4", "depth: 5": "depth: 1"}
+def test_full_pipeline_matches_the_flow(tiny_flows, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """``dvc repro`` of every stage on the session's tiny configuration gives the flows' numbers."""
+    from qkernel.config import load_params
 
-
-def test_full_pipeline_matches_the_flow(dvc_repo: Path, tmp_path: Path, prefect_server) -> None:
-    text = (dvc_repo / "params.yaml").read_text()
-    for old, new in TINY.items():
-        text = text.replace(old, new, 1)
-    text = text.replace("epochs: 30 ", "epochs: 2 ", 1).replace("epochs: 40", "epochs: 2")
-    params = yaml.safe_load(text)
-    params["dd"].update(TINY_DD)
-    params["dd"]["eval"].update(inits=2, full_inits=1, epochs=1, subset_epochs=2)
-    (dvc_repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    out = sh("dvc", "repro", cwd=dvc_repo)
+    repo = make_repo(tmp_path_factory.mktemp("dvc"))
+    params = load_params(None, tiny_flows.overrides).as_dict()
+    params.update(runs_dir="runs", plugins={"paths": []})
+    params["data"]["out_dir"] = "data/prepared"
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    out = sh("dvc", "repro", cwd=repo)
     for stage in ("prepare", "teacher", "students", "report", "distill", "dd_evaluate", "dd_report"):
         assert f"Running stage '{stage}'" in out
-    assert "up to date" in sh("dvc", "status", cwd=dvc_repo)
-    metrics = json.loads((dvc_repo / "results/metrics.json").read_text())
-    assert (dvc_repo / "results/report.md").is_file() and (dvc_repo / "results/plots/training_curves.png").is_file()
-    shown = sh("dvc", "metrics", "show", cwd=dvc_repo)
-    assert "test_accuracy" in shown
+    assert "up to date" in sh("dvc", "status", cwd=repo)
+    metrics = json.loads((repo / "results/metrics.json").read_text())
+    assert (repo / "results/report.md").is_file() and (repo / "results/plots/training_curves.png").is_file()
+    assert "test_accuracy" in sh("dvc", "metrics", "show", cwd=repo)
 
-    dd_metrics = json.loads((dvc_repo / "results/dd/metrics.json").read_text())
-    assert (dvc_repo / "results/dd/plots/images_lenet.png").is_file() and (dvc_repo / "results/dd/report.md").is_file()
-    assert (dvc_repo / "results/dd/distilled/lenet/distilled.npz").is_file()
+    dd_metrics = json.loads((repo / "results/dd/metrics.json").read_text())
+    assert (repo / "results/dd/plots/images_lenet.png").is_file() and (repo / "results/dd/report.md").is_file()
+    assert (repo / "results/dd/distilled/lenet/distilled.npz").is_file()
 
-    from flows.dd import dd_pipeline
-    from flows.kd import kd_pipeline
-
-    flow = kd_pipeline(params_file=str(dvc_repo / "params.yaml"),
-                       overrides=[f"runs_dir={tmp_path / 'runs'}", f"data.out_dir={tmp_path / 'data'}"])
+    flow = tiny_flows.kd
     assert metrics["teacher"]["test_accuracy"] == pytest.approx(flow["teacher"]["test_accuracy"])
     by_mode = {s["mode"]: s for s in flow["students"]}
     for s in metrics["students"]:
         assert s["test_accuracy"] == pytest.approx(by_mode[s["mode"]]["test_accuracy"])
         assert s["val_accuracy"] == pytest.approx(by_mode[s["mode"]]["val_accuracy"])
-
-    dd_flow = dd_pipeline(params_file=str(dvc_repo / "params.yaml"),
-                          overrides=[f"runs_dir={tmp_path / 'runs'}", f"data.out_dir={tmp_path / 'data'}"])
-    for ours, theirs in zip(dd_metrics["models"], dd_flow["models"], strict=True):
+    for ours, theirs in zip(dd_metrics["models"], tiny_flows.dd["models"], strict=True):
         assert ours["distilled"]["values"] == pytest.approx(theirs["distilled"]["values"])
+        assert ours["random_real"]["values"] == pytest.approx(theirs["random_real"]["values"])

@@ -1,6 +1,6 @@
 """The ``qdistill`` command line: one Typer app, a module per command group.
 
-* :mod:`flows.cli.main` — ``run``, ``dd``, ``ablation``, ``serve`` (the Prefect flows);
+* :mod:`flows.cli.pipelines` — ``run``, ``dd``, ``ablation``, ``serve`` (the Prefect flows);
 * :mod:`flows.cli.data` — ``data list|show|prepare`` and ``plugins``;
 * :mod:`flows.cli.stages` — ``stage …``: single stages on fixed paths (what ``dvc.yaml`` runs);
 * :mod:`flows.cli.hardware` — ``evaluate`` (a trained student on a Google processor);
@@ -90,4 +90,4 @@ def main() -> None:  # pragma: no cover - console-script shim
 
 
 # The command modules register their commands on the apps above.
-from flows.cli import bench, data, hardware, main as _main_commands, stages  # noqa: E402,F401
+from flows.cli import bench, data, hardware, pipelines, stages  # noqa: E402,F401

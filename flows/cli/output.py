@@ -54,7 +54,7 @@ def print_dd_results(result: dict) -> None:
 
 def print_kd_results(result: dict) -> None:
     """Results table: ours beside the published accuracy, with parameter counts."""
-    from qkernel.reporting import results_rows
+    from qkernel.methods.kd.report import results_rows
 
     teacher = result.get("teacher")
     if teacher:

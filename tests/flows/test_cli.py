@@ -44,23 +44,41 @@ def test_data_prepare_writes_the_versioned_artifact(tmp_path: Path) -> None:
     assert meta["sizes"] == {"train": 270, "val": 30, "test": 1000} and len(meta["sha256"]) == 6
 
 
-#: A dataset-distillation configuration small enough for CI (classical LeNet, a few outer steps).
-TINY_DD = ["dd.images_per_class=2", "dd.methods.performance-matching.steps=2", "dd.methods.performance-matching.epochs=1", "dd.outer_steps=3", "dd.methods.performance-matching.init_pool=2",
-           "dd.real_batch=64", "dd.eval.inits=2", "dd.eval.full_inits=1", "dd.eval.epochs=1",
-           "dd.eval.subset_epochs=2",
-           "dd.models=[{label: lenet, model: lenet, options: {}}]"]
+def test_run_does_kd_then_dd_and_prints_both_beside_published(tiny_flows, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tiny session run again through the CLI (every task cached): one params load, one check each."""
+    import qkernel.config
+    from qkernel.methods.dd import stages as dd_stages
+    from qkernel.methods.kd import stages as kd_stages
 
+    checks = {"kd": 0, "dd": 0}
 
-def test_run_does_kd_then_dd_and_prints_both_beside_published(prefect_server, tmp_path: Path) -> None:
-    sets = ["data.per_class=20", "data.test_per_class=10", "student.n_qubits=4", "student.depth=1", "student.epochs=1",
-            "teacher.epochs=1", f"runs_dir={tmp_path}", f"data.out_dir={tmp_path / 'data'}", *TINY_DD]
-    result = invoke("run", *[a for s in sets for a in ("-S", s)])
+    def counting(name, fn):
+        def wrapper(*args, **kwargs):
+            checks[name] += 1
+            return fn(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(kd_stages, "check_params", counting("kd", kd_stages.check_params))
+    monkeypatch.setattr(dd_stages, "check_dd", counting("dd", dd_stages.check_dd))
+    loads = qkernel.config.LOADS
+    result = invoke("run", *[a for s in tiny_flows.overrides for a in ("-S", s)])
     assert result.exit_code == 0, result.output
+    assert qkernel.config.LOADS - loads == 1 and checks == {"kd": 1, "dd": 1}
     assert "baseline" in result.output and "kd" in result.output and "78.0" in result.output
-    assert "report:" in result.output and list(tmp_path.glob("kd-*/report.md"))
+    runs = tiny_flows.root / "runs"
+    assert "report:" in result.output and list(runs.glob("kd-*/report.md"))
     assert "dataset distillation on mnist-5k, 2 images per class" in result.output
     assert "94.0" in result.output  # the DD paper's classical LeNet beside ours
-    assert list(tmp_path.glob("dd-*/report.md")) and list(tmp_path.glob("dd-*/plots/images_lenet.png"))
+    assert list(runs.glob("dd-*/report.md")) and list(runs.glob("dd-*/plots/images_lenet.png"))
+
+
+def test_stage_commands_load_params_once(tmp_path: Path) -> None:
+    import qkernel.config
+
+    loads = qkernel.config.LOADS
+    assert invoke("data", "prepare", "-S", f"data.out_dir={tmp_path}", "-S", "data.per_class=2").exit_code == 0
+    assert invoke("plugins").exit_code == 0
+    assert qkernel.config.LOADS - loads == 2
 
 
 def test_plugins_lists_kind_name_origin() -> None:
@@ -75,21 +93,26 @@ def test_plugins_lists_kind_name_origin() -> None:
         (("run", "-S", "data.val_fraction=2"), "data.val_fraction"),
         (("run", "-S", "kd.alpha=-0.1"), "kd.alpha"),
         (("run", "-S", "teacher.model=vgg"), "unknown model 'vgg'"),
-        (("run", "-S", "dd.methods.performance-matching.steps=3"), "must be a multiple of dd.steps (3)"),
+        (("run", "-S", "dd.methods.performance-matching.steps=3"),
+         "dd.methods.performance-matching.steps: dd.images_per_class (10) must be a multiple of the inner steps per "
+         "epoch (3)"),
+        (("dd", "-S", "dd.methods.performance-matching.rates=tensor"), "dd.methods.performance-matching.rates"),
+        (("dd", "-S", "dd.method=nope"), "unknown dd_method 'nope'"),
         (("dd", "-S", "dd.models=[{label: q, model: quantum_lenet, options: {readout: zz}}]"), "'zz'"),
         (("data", "show", "cifar10", "-S", "data.download=false"), "not found. Tried"),
     ],
 )
 def test_errors_exit_non_zero_with_a_message(args: tuple[str, ...], message: str) -> None:
     result = runner.invoke(app, list(args))
+    output = " ".join(result.output.split())  # rich wraps long messages
     assert result.exit_code == 2
-    assert message in result.output and "Traceback" not in result.output
+    assert message in output and "Traceback" not in output
 
 
 USER_ENCODER = '''
 """A user's encoder, from a plugin folder: RX angle encoding, features scaled by 1/2."""
 from plugins.encoders import AngleEncoder
-from qkernel.plugin.hookspecs import hookimpl
+from qkernel.plugin import hookimpl
 
 
 class HalfAngleX(AngleEncoder):

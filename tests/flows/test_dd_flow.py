@@ -8,21 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import TINY_DD
 from tests.flows.test_kd_flow import artifact_types, task_states
 
-TINY = ["data.per_class=20", "data.test_per_class=10", "dd.images_per_class=2", "dd.methods.performance-matching.steps=2", "dd.methods.performance-matching.epochs=1",
-        "dd.outer_steps=3", "dd.methods.performance-matching.init_pool=2", "dd.real_batch=64", "dd.eval.inits=2", "dd.eval.full_inits=1",
-        "dd.eval.epochs=1", "dd.eval.subset_epochs=2", "dd.methods.performance-matching.init=fixed",
-        "dd.models=[{label: lenet, model: lenet, options: {}},"
-        " {label: qlenet, model: quantum_lenet, options: {readout: hermitian, n_qubits: 4, depth: 1}}]"]
+TINY = ["data.per_class=20", "data.test_per_class=10", *TINY_DD]
 
 
-def test_dd_pipeline_writes_distilled_sets_report_and_artifacts_then_hits_cache(prefect_server, tmp_path: Path) -> None:
+def test_dd_pipeline_writes_distilled_sets_report_and_artifacts_then_hits_cache(tiny_flows) -> None:
     from flows.dd import dd_pipeline
 
-    overrides = [*TINY, f"runs_dir={tmp_path / 'runs'}", f"data.out_dir={tmp_path / 'data'}"]
-    state = dd_pipeline(overrides=overrides, return_state=True)
-    result = state.result()
+    overrides = tiny_flows.overrides
+    state, result = tiny_flows.dd_state, tiny_flows.dd
     run = Path(result["run_dir"])
     metrics = json.loads((run / "metrics.json").read_text())
     by_label = {m["label"]: m for m in metrics["models"]}
@@ -32,6 +28,7 @@ def test_dd_pipeline_writes_distilled_sets_report_and_artifacts_then_hits_cache(
         assert len(m["full"]["values"]) == 1 and len(m["learning_rates"]) == 2
         assert all(0.0 <= v <= 1.0 for v in m["distilled"]["values"])
         assert len(m["known_init"]["values"]) == 1  # fixed-init mode also scores the init distilled for
+        assert m["method"] == "performance-matching" and m["init"] == "fixed"
     assert by_label["lenet"]["quantum_cost"] is None
     cost = by_label["qlenet"]["quantum_cost"]
     assert cost["distilled"]["simulation_executions"] == 20  # 2 per class x 10 classes x 1 epoch
@@ -58,7 +55,8 @@ def test_an_error_in_a_worker_process_reaches_the_caller_as_itself_and_writes_no
     from flows.dd import dd_pipeline
     from qkernel.errors import ConfigError
 
-    overrides = [*TINY[:-1], "dd.methods.performance-matching.lr_init=1000", "dd.methods.performance-matching.outer_lr=100",
+    overrides = [*TINY[:-1], "dd.methods.performance-matching.lr_init=1000",
+                 "dd.methods.performance-matching.outer_lr=100",
                  "dd.models=[{label: a, model: lenet, options: {}}, {label: b, model: lenet, options: {}}]",
                  f"runs_dir={tmp_path / 'runs'}", f"data.out_dir={tmp_path / 'data'}"]
     with pytest.raises(ConfigError, match="dataset distillation diverged at outer step 1"):

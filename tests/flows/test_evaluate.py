@@ -69,7 +69,7 @@ def test_noiseless_qvm_reproduces_the_exact_predictions(tiny_run: Path) -> None:
     [
         (("kd-tiny", "--processor", "sycamore"), "unknown processor 'sycamore'"),
         (("nothing-here",), "matches no run"),
-        (("kd-tiny", "--backend", "qsim"), "available: google"),
+        (("kd-tiny", "--backend", "qsim"), "backend 'qsim' does not run on quantum hardware; hardware backends: google"),
         (("kd-tiny", "--mode", "kd"), "no student matching 'kd-seed*'"),
     ],
 )

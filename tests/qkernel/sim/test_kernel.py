@@ -9,9 +9,9 @@ import sympy
 
 import qkernel  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 import tensorflow as tf
-from qkernel.bench.kernel import benchmark_train_step, reference_circuit
+from benchmarks.kernel import benchmark_train_step, reference_circuit
 from qkernel.errors import InputError, UnsupportedGateError
-from qkernel.kernel import CompiledCircuit, compile_circuit
+from qkernel.sim.kernel import CompiledCircuit, compile_circuit
 
 W = sympy.symbols("w0:8")
 X = sympy.symbols("x0:3")
