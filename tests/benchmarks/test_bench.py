@@ -156,7 +156,7 @@ def test_format_rows_orders_and_renders_cells() -> None:
 
 
 def test_cli_table_fits_80_columns_and_json_round_trips(tmp_path: Path) -> None:
-    from flows.cli import bench_table
+    from flows.cli.bench import bench_table
 
     rows = _synthetic_rows()
     console = Console(width=200, record=True)

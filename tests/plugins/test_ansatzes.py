@@ -11,7 +11,7 @@ import pytest
 
 import plugins.ansatzes
 from plugins.ansatzes import HardwareEfficientAnsatz, RotationsAnsatz, StronglyEntanglingAnsatz
-from qkernel import hookspecs
+from qkernel.plugin import hookspecs
 from qkernel.plugin.contracts import Ansatz
 from qkernel.errors import ConfigError, InputError
 

@@ -15,7 +15,7 @@ from plugins.ansatzes import HardwareEfficientAnsatz, RotationsAnsatz, StronglyE
 from plugins.backends import CirqBackend, QSimBackend, TFQBackend
 from plugins.backends.cirq_sim import build_program
 from plugins.encoders import AmplitudeEncoder, AngleEncoder, QubitEncoder
-from qkernel import hookspecs
+from qkernel.plugin import hookspecs
 from qkernel.plugin.contracts import Backend
 from qkernel.errors import ConfigError, InputError, PluginError
 from qkernel.sim.observables import pauli_strings, xyz_each, z_each

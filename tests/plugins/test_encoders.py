@@ -12,7 +12,7 @@ import tensorflow as tf
 
 import plugins.encoders
 from plugins.encoders import AmplitudeEncoder, AngleEncoder, QubitEncoder
-from qkernel import hookspecs
+from qkernel.plugin import hookspecs
 from qkernel.plugin.contracts import Encoder
 from qkernel.errors import ConfigError, InputError
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qkernel import hookspecs
+from qkernel.plugin import hookspecs
 from qkernel.plugin.contracts import PluginInfo
 from qkernel.errors import PluginError
 from qkernel.plugin.registry import ENV_PLUGINS_PATH, KINDS, Registry, get_plugin_manager, get_registry
