@@ -7,31 +7,7 @@ import pytest
 import tensorflow as tf
 
 from qkernel.nn.functional import FunctionalModel
-from qkernel.plugin.registry import get_registry
-
-
-def build(name: str = "quantum_lenet", seed: int = 0, **options) -> tf.keras.Model:
-    tf.keras.utils.set_random_seed(seed)
-    return get_registry().create("model", name, input_shape=(28, 28), num_classes=10, **options)
-
-
-def batch(n: int, seed: int = 0) -> tuple[tf.Tensor, tf.Tensor]:
-    rng = np.random.default_rng(seed)
-    return tf.constant(rng.random((n, 28, 28), dtype=np.float32)), tf.constant(np.arange(n) % 10)
-
-
-def ce(y: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-    return tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
-
-
-def assert_every_entry_nonzero(grads: list[tf.Tensor], names: list[str]) -> None:
-    for g, name in zip(grads, names):
-        assert g is not None, f"{name} has no gradient"
-        g = np.asarray(g)
-        if "circuit_weights" in name or "alpha" in name:
-            assert np.all(g != 0), f"{name}: entries {np.flatnonzero(g == 0).tolist()} get zero gradient"
-        else:
-            assert np.any(g != 0), f"{name} gets zero gradient"
+from tests.models import assert_every_entry_nonzero, batch, build, ce
 
 
 def test_every_quantum_lenet_parameter_gets_gradient_with_a_fixed_hermitian_readout() -> None:

@@ -8,17 +8,7 @@ import tensorflow as tf
 
 from qkernel.errors import ConfigError
 from qkernel.nn.functional import FunctionalModel
-from qkernel.plugin.registry import get_registry
-
-
-def build(name: str = "quantum_lenet", seed: int = 0, **options) -> tf.keras.Model:
-    tf.keras.utils.set_random_seed(seed)
-    return get_registry().create("model", name, input_shape=(28, 28), num_classes=10, **options)
-
-
-def batch(n: int, seed: int = 0) -> tuple[tf.Tensor, tf.Tensor]:
-    rng = np.random.default_rng(seed)
-    return tf.constant(rng.random((n, 28, 28), dtype=np.float32)), tf.constant(np.arange(n) % 10)
+from tests.models import batch, build
 
 
 def test_functional_call_matches_the_model_and_substitutes_weights() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from qkernel.config import load_params
 from qkernel.errors import ConfigError
@@ -12,17 +11,7 @@ from qkernel.methods.dd.evaluate import EVAL_SEED_OFFSET, evaluate_distilled, qu
 from qkernel.methods.dd.synthetic import Distilled, initial_images, initial_state, load_state, random_real_subset
 from qkernel.methods.dd.unrolled import train_on
 from qkernel.nn.functional import FunctionalModel
-from qkernel.plugin.registry import get_registry
-
-
-def build(name: str = "quantum_lenet", seed: int = 0, **options) -> tf.keras.Model:
-    tf.keras.utils.set_random_seed(seed)
-    return get_registry().create("model", name, input_shape=(28, 28), num_classes=10, **options)
-
-
-def batch(n: int, seed: int = 0) -> tuple[tf.Tensor, tf.Tensor]:
-    rng = np.random.default_rng(seed)
-    return tf.constant(rng.random((n, 28, 28), dtype=np.float32)), tf.constant(np.arange(n) % 10)
+from tests.models import batch, build
 
 
 def test_quantum_cost_counts_parameter_shift_circuits() -> None:
