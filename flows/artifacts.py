@@ -114,12 +114,14 @@ def publish_ablation(results: list[dict[str, Any]], out: Path) -> Path:
 
 def publish_dd_report(p: Params, results: list[dict[str, Any]], out: Path, distilled_dir: Path | None = None) -> Path:
     """Write the DD report (:func:`qkernel.methods.dd.report.write_dd_report`); publish it as artifacts in a run."""
-    from qkernel.methods.dd.report import accuracy_rows, cost_rows, write_dd_report
+    from qkernel.methods.dd.report import accuracy_rows, cost_rows, cross_rows, write_dd_report
 
     files = write_dd_report(p, results, out, distilled_dir)
     if _in_run():
         create_table_artifact(accuracy_rows(results), key=_key(f"dd-accuracy-{out.name}"),
-                              description="test accuracy: distilled vs random real vs full set")
+                              description="test accuracy, fresh inits: distilled vs random real vs full set")
+        create_table_artifact(cross_rows(results), key=_key(f"dd-cross-{out.name}"),
+                              description="cross-architecture: each distilled set trains each model")
         costs = cost_rows(results)
         if costs:
             create_table_artifact(costs, key=_key(f"dd-cost-{out.name}"), description="quantum cost of training")
@@ -127,6 +129,7 @@ def publish_dd_report(p: Params, results: list[dict[str, Any]], out: Path, disti
                                  description=f"report.md of {out}")
         for f in files.grids:
             _image(f, f"dd-{f.stem}-{out.name}", "distilled images, one row per class")
-        _image(files.learning_rates, f"dd-learning-rates-{out.name}", "learned inner learning rates")
+        if files.learning_rates is not None:
+            _image(files.learning_rates, f"dd-learning-rates-{out.name}", "learned inner learning rates")
         _image(files.outer_loss, f"dd-outer-loss-{out.name}", "outer loss per step")
     return files.report

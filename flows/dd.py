@@ -44,17 +44,17 @@ def distill(params: Params, label: str, data_path: str, code: str) -> dict[str, 
 
 
 @task(cache_policy=CACHE, persist_result=True, retries=1)
-def evaluate(params: Params, label: str, data_path: str, distilled: dict[str, Any], code: str) -> dict[str, Any]:
-    """Fresh models on the distilled set vs random real images vs the full set; quantum cost."""
+def evaluate(params: Params, label: str, data_path: str, distilled: dict[str, str], code: str) -> dict[str, Any]:
+    """Model ``label`` from fresh initialisations on each distilled set, random real subsets and the full set."""
     from qkernel.methods.dd.stages import evaluate_stage
 
     log = get_run_logger()
     metrics = evaluate_stage(
-        params, Path(data_path), label, Path(distilled["distilled"]), dd_dir(params) / label,
-        on_progress=lambda what, k, acc: log.info("%s %s init %d: test accuracy %.4f", label, what, k, acc),
+        params, Path(data_path), label, {k: Path(v) for k, v in distilled.items()}, dd_dir(params) / label,
+        on_progress=lambda what, k, acc: log.info("%s on %s, init %d: test accuracy %.4f", label, what, k, acc),
     )
-    log.info("%s: distilled %.4f, random real %.4f (test, mean over inits)", label, metrics["distilled"]["mean"],
-             metrics["random_real"]["mean"])
+    log.info("%s: random real %.4f; %s (test, mean over fresh inits)", label, metrics["random_real"]["mean"],
+             ", ".join(f"{s} set {m['distilled']['mean']:.4f}" for s, m in metrics["sets"].items()))
     return metrics
 
 
@@ -82,12 +82,22 @@ def dd_pipeline(
     Returns:
         ``{"run_dir", "report", "models"}``.
     """
+    from qkernel.methods.dd.stages import sets_for, targets
+
     p = resolve_params(params, params_file, overrides, dd=True)
     data_path = prepare(p, CODE)
     distills = [distill.submit(p, spec.label, data_path, CODE) for spec in p.dd.models]
-    # .result() re-raises a task's own error (a ConfigError stays a ConfigError for the CLI)
-    evaluations = [evaluate.submit(p, spec.label, data_path, d.result(), CODE)
-                   for spec, d in zip(p.dd.models, distills)]
-    results = [e.result() for e in evaluations]
+    paths: dict[str, str] = {}
+    evaluations = {}
+    for spec, future in zip(p.dd.models, distills):
+        # .result() re-raises a task's own error (a ConfigError stays a ConfigError for the CLI)
+        paths[spec.label] = future.result()["distilled"]
+        if sets_for(p, spec.label) == [spec.label]:  # its own set only: start as soon as it is distilled
+            evaluations[spec.label] = evaluate.submit(p, spec.label, data_path, {spec.label: paths[spec.label]}, CODE)
+    for target in targets(p):  # the cross-architecture evaluations need every set
+        if target.label not in evaluations:
+            evaluations[target.label] = evaluate.submit(
+                p, target.label, data_path, {s: paths[s] for s in sets_for(p, target.label)}, CODE)
+    results = [evaluations[t.label].result() for t in targets(p)]
     report_path = report(p, results, data_path, CODE)
     return {"run_dir": str(dd_dir(p)), "report": report_path, "models": results}

@@ -112,7 +112,8 @@ TINY_KD = ["data.per_class=20", "data.test_per_class=10", "student.n_qubits=4", 
 _PM = "dd.methods.performance-matching."
 #: A dataset-distillation configuration small enough for CI (LeNet and a 4-qubit quantum LeNet).
 TINY_DD = ["dd.images_per_class=2", f"{_PM}steps=2", f"{_PM}epochs=1", "dd.outer_steps=3", f"{_PM}init_pool=2",
-           "dd.real_batch=64", "dd.eval.inits=2", "dd.eval.full_inits=1", "dd.eval.epochs=1", "dd.eval.subset_epochs=2",
+           "dd.real_batch=64", "dd.eval.inits=2", "dd.eval.real_draws=2", "dd.eval.full_inits=1", "dd.eval.epochs=3",
+           "dd.eval.full_epochs=1",
            f"{_PM}init=fixed",
            "dd.models=[{label: lenet, model: lenet, options: {}},"
            " {label: qlenet, model: quantum_lenet, options: {readout: hermitian, n_qubits: 4, depth: 1}}]"]

@@ -31,21 +31,22 @@ def print_data_summary(data: Any) -> None:
 
 
 def print_dd_results(result: dict) -> None:
-    """Distilled vs random real vs full set, per model, with the quantum cost reduction."""
+    """The headline: fresh-init distilled vs random real vs full set per model, the gain, the quantum cost."""
     from qkernel.methods.dd.report import accuracy_rows, cost_rows
 
     rows = accuracy_rows(result["models"])
     first = result["models"][0] if result["models"] else {"dataset": "", "images_per_class": ""}
-    table = Table(title=f"dataset distillation on {first['dataset']}, {first['images_per_class']} images per class "
-                        "(test %, mean ± std over inits)", title_justify="left")
-    known = any(r["distilled_known_init_%"] != "—" for r in rows)
-    for col in ("model", "distilled", *(["known init"] if known else []), "random real", "full set", "published"):
-        table.add_column(col, justify="left" if col == "model" else "right")
+    table = Table(title=f"dataset distillation, {first['dataset']}, {first['images_per_class']} images/class: "
+                        "test %, fresh inits", title_justify="left")
+    known = any(r["known_init_%"] != "—" for r in rows)
+    for col in ("model", "distilled", "random real", "gain [95% CI]", "full set", *(["known init"] if known else [])):
+        table.add_column(col, justify="left" if col == "model" else "right", overflow="fold")
+    methods = sorted({r["method"] for r in rows})
     for r in rows:
-        published = "—" if r["published_distilled_%"] is None else f"{r['published_distilled_%']:.1f}"
-        table.add_row(r["model"], r["distilled_%"], *([r["distilled_known_init_%"]] if known else []),
-                      r["random_real_%"], r["full_set_%"], published)
+        table.add_row(r["model"], r["distilled_%"], r["random_real_%"], r["gain_vs_random"], r["full_set_%"],
+                      *([r["known_init_%"]] if known else []))
     console.print(table)
+    console.print(f"method: {', '.join(methods)}; protocol: {first.get('protocol', '')}", highlight=False)
     for c in cost_rows(result["models"]):
         console.print(f"{c['model']}: training on the distilled set needs {c['sim_executions_distilled']:,} circuit "
                       f"executions vs {c['sim_executions_full']:,} on the full set ({c['reduction_x']}× fewer)")

@@ -89,14 +89,15 @@ def stage_dd_evaluate(
     out: PathOpt = Path("results/dd/eval"), distilled: PathOpt = Path("results/dd/distilled"),
     params: ParamsOpt = None, set_: SetOpt = None,
 ) -> None:
-    """Score every distilled set (distilled vs random real vs full set); write OUT/<label>/metrics.json."""
-    from qkernel.methods.dd.stages import evaluate_stage
+    """Train every model on the distilled sets, random real subsets and the full set; write OUT/<label>/metrics.json."""
+    from qkernel.methods.dd.stages import evaluate_stage, sets_for, targets
 
     p = load(params, set_)
-    for spec in p.dd.models:
-        m = evaluate_stage(p, _prepared(p), spec.label, distilled / spec.label / "distilled.npz", out / spec.label)
-        console.print(f"{spec.label}: distilled {m['distilled']['mean']:.4f}, "
-                      f"random real {m['random_real']['mean']:.4f}")
+    for spec in targets(p):
+        sets = {s: distilled / s / "distilled.npz" for s in sets_for(p, spec.label)}
+        m = evaluate_stage(p, _prepared(p), spec.label, sets, out / spec.label)
+        console.print(f"{spec.label}: random real {m['random_real']['mean']:.4f}, "
+                      + ", ".join(f"{s} set {r['distilled']['mean']:.4f}" for s, r in m["sets"].items()))
 
 
 @stage_app.command("dd-report")
@@ -110,7 +111,9 @@ def stage_dd_report(
     from qkernel.methods.dd.report import write_dd_report
 
     p = load(params, set_)
-    results = [json.loads((evaluated / spec.label / "metrics.json").read_text()) for spec in p.dd.models]
+    from qkernel.methods.dd.stages import targets
+
+    results = [json.loads((evaluated / spec.label / "metrics.json").read_text()) for spec in targets(p)]
     console.print(f"wrote {write_dd_report(p, results, out, distilled_dir=distilled).report}")
 
 

@@ -25,19 +25,21 @@ def test_dd_pipeline_writes_distilled_sets_report_and_artifacts_then_hits_cache(
     assert set(by_label) == {"lenet", "qlenet"}
     for m in by_label.values():
         assert len(m["distilled"]["values"]) == 2 and len(m["random_real"]["values"]) == 2
-        assert len(m["full"]["values"]) == 1 and len(m["learning_rates"]) == 2
+        assert len(m["full"]["values"]) == 1 and set(m["sets"]) == {m["label"]}
         assert all(0.0 <= v <= 1.0 for v in m["distilled"]["values"])
         assert len(m["known_init"]["values"]) == 1  # fixed-init mode also scores the init distilled for
         assert m["method"] == "performance-matching" and m["init"] == "fixed"
     assert by_label["lenet"]["quantum_cost"] is None
     cost = by_label["qlenet"]["quantum_cost"]
-    assert cost["distilled"]["simulation_executions"] == 20  # 2 per class x 10 classes x 1 epoch
+    assert cost["distilled"]["simulation_executions"] == 60  # 2 per class x 10 classes x 3 protocol epochs
     assert cost["full"]["simulation_executions"] == 180  # 180 training images x 1 epoch
+    assert by_label["qlenet"]["protocol"].startswith("SGD lr 0.01")
+    assert len(np.load(run / "qlenet" / "distilled.npz")["learning_rates"]) == 2  # 2 steps x 1 epoch
     with_distilled = np.load(run / "qlenet" / "distilled.npz")
     assert with_distilled["images"].shape == (20, 28, 28) and with_distilled["labels"].tolist() == sorted([*range(10)] * 2)
     report = (run / "report.md").read_text()
     assert "Quantum cost of training" in report and "91.9" in report and "94.0" in report
-    assert "distilled_known_init_%" in report
+    assert "known_init_%" in report and "gain_vs_random" in report and "performance-matching (fixed init)" in report
     for plot in ("images_lenet.png", "images_qlenet.png", "learning_rates.png", "outer_loss.png"):
         assert (run / "plots" / plot).stat().st_size > 1000
     assert {"table", "markdown", "image", "progress"} <= artifact_types(state.state_details.flow_run_id)

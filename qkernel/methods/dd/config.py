@@ -26,26 +26,40 @@ class DDModel(Strict):
 
 
 class DDEvalParams(Strict):
-    """How distilled sets are judged.
+    """How distilled sets are judged: one training protocol for the distilled set, random real
+    subsets of the same size and the full set (:mod:`qkernel.methods.dd.protocol`).
 
     Attributes:
-        inits: Fresh initialisations trained on the distilled set (and on random real images).
-        full_inits: Initialisations trained on the full training set.
-        epochs, batch_size, learning_rate, patience: Adam training (early stopping on
-            validation) of the full-set comparison.
-        subset_epochs, subset_patience: Epochs and patience of the random-real-images
-            comparison (a few batches per epoch: it needs many more epochs to converge).
+        inits: Fresh initialisations trained on the distilled set.
+        real_draws: Random real subsets of the same size (one fresh initialisation each, paired
+            with the distilled initialisations).
+        full_inits: Initialisations trained on the full training set (0: skip it).
+        learning_rate, momentum, weight_decay: SGD (weight decay on classical kernels only);
+            the learning rate is cut ×0.1 at half the epochs.
+        batch_size: Mini-batch size.
+        epochs: Epochs on the distilled set and on the random real subsets.
+        full_epochs: Epochs on the full training set.
+        augment: Augmentation of every training batch, the same for all three
+            (``qkernel.methods.dd.augment`` transforms, comma-separated, or ``none``).
+        cross_models: Extra models (besides ``dd.models``) every distilled set also trains, for
+            the cross-architecture table (e.g. the KD student); empty: each set trains the
+            model it was distilled for only, unless ``cross`` is on.
+        cross: Also train every distilled set on every other ``dd.models`` entry.
         shots: Shots per circuit in the hardware cost estimate.
     """
 
     inits: Annotated[int, Field(ge=1)]
+    real_draws: Annotated[int, Field(ge=1)]
     full_inits: Annotated[int, Field(ge=0)]
-    epochs: PositiveInt
-    batch_size: PositiveInt
     learning_rate: PositiveFloat
-    patience: PositiveInt
-    subset_epochs: PositiveInt
-    subset_patience: PositiveInt
+    momentum: Annotated[float, Field(ge=0.0, lt=1.0)]
+    weight_decay: Annotated[float, Field(ge=0.0)]
+    batch_size: PositiveInt
+    epochs: PositiveInt
+    full_epochs: PositiveInt
+    augment: str
+    cross_models: tuple[DDModel, ...]
+    cross: bool
     shots: PositiveInt
 
 

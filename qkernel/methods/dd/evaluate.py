@@ -1,10 +1,14 @@
-"""Judging a distilled set: fresh models trained on it, random real images, the full set, quantum cost.
+"""Judging a distilled set under one protocol: fresh models on it, random real subsets, the full set.
 
-* :func:`evaluate_distilled` — fresh initialisations (never seen while distilling) trained on
-  the distilled images with the learned rates, scored on the full test split; in fixed-init
-  mode also the one initialisation distilled for;
-* :func:`evaluate_real` — the same model trained with Adam (early stopping on validation)
-  on ``k`` random real images per class, or on the whole training split;
+Every comparison trains fresh initialisations with the same :mod:`qkernel.methods.dd.protocol`
+(optimiser, schedule, augmentation; fixed budget, no early stopping) and scores the final
+weights once on the full test split:
+
+* :func:`evaluate_distilled` — fresh initialisations (never seen while distilling) on the set;
+* :func:`evaluate_random_real` — random class-balanced real subsets of the same size, one fresh
+  initialisation each, paired with the distilled ones;
+* :func:`evaluate_full` — the whole training split;
+* :func:`evaluate_known_init` — Wang et al.'s fixed-init setting, reported apart as "known init";
 * :func:`quantum_cost` — circuit executions needed to train on the distilled set vs the full
   set: in simulation (one state-vector pass per sample) and on hardware, where every
   gradient needs parameter-shift circuits in every measurement setting, times the shots.
@@ -19,18 +23,18 @@ import numpy as np
 import tensorflow as tf
 
 from qkernel.data import PreparedDataset
-from qkernel.errors import ConfigError
-from qkernel.methods.dd.config import DDEvalParams
-from qkernel.methods.dd.synthetic import (
-    Distilled, ModelFactory, balanced_labels, initial_state, load_state, random_real_subset,
-)
+from qkernel.methods.dd.protocol import Trainer
+from qkernel.methods.dd.synthetic import Distilled, ModelFactory, balanced_labels, random_real_subset
 from qkernel.methods.dd.unrolled import train_on
 from qkernel.nn.functional import FunctionalModel
 from qkernel.nn.layers import QuantumLayer
-from qkernel.nn.training import accuracy, fit, reset_optimizer
+from qkernel.nn.training import accuracy
 from qkernel.sim.observables import measurement_plan
 
-__all__ = ["EVAL_SEED_OFFSET", "evaluate_distilled", "evaluate_real", "quantum_cost", "summary"]
+__all__ = [
+    "EVAL_SEED_OFFSET", "evaluate_distilled", "evaluate_full", "evaluate_known_init", "evaluate_random_real",
+    "quantum_cost", "summary",
+]
 
 #: Evaluation initialisations use seeds from here on, away from the distillation pool.
 EVAL_SEED_OFFSET = 100_000
@@ -45,79 +49,69 @@ def summary(values: Sequence[float]) -> dict[str, Any]:
 
 
 def evaluate_distilled(
-    factory: ModelFactory, distilled: Distilled, data: PreparedDataset, inits: int, seed: int,
-    on_init: Callable[[int, float], None] | None = None,
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """Models trained on the distilled set with its learned rates; their test accuracies.
-
-    Args:
-        inits: Fresh initialisations (seeds from ``seed + EVAL_SEED_OFFSET``, never seen while
-            distilling), each complete: a fixed Hermitian readout is drawn anew too.
-        seed: The run's seed (fresh initialisations start at ``seed + EVAL_SEED_OFFSET``).
-        on_init: Called with ``(k, accuracy)`` after fresh initialisation ``k``.
-
-    Returns:
-        ``(summary of the fresh inits, summary of the known init or None)``. One functional
-        model serves all of them, so the training loop is traced once.
-    """
-    if distilled.learning_rates is None or not len(distilled.learning_rates):
-        raise ConfigError(f"the {distilled.method or 'distilled'} set has no learned learning rates to train with")
-    fm = FunctionalModel(factory(seed))
-
-    def train_from(init_seed: int) -> float:
-        load_state(fm.model, initial_state(factory, init_seed))
-        fm.assign(train_on(fm, fm.current(), distilled.images, distilled.labels, distilled.learning_rates,
-                           distilled.steps))
-        return accuracy(fm.model, data.x["test"], data.y["test"])
-
-    # The known init (Wang et al.'s fixed-init setting) is reported apart, never as the headline.
-    known = summary([train_from(distilled.known_init)]) if distilled.known_init is not None else None
-    accs = []
-    for k in range(inits):
-        accs.append(train_from(seed + EVAL_SEED_OFFSET + k))
-        if on_init is not None:
-            on_init(k, accs[-1])
-    return summary(accs), known
-
-
-def evaluate_real(
-    factory: ModelFactory, data: PreparedDataset, per_class: int | None, params: DDEvalParams, inits: int, seed: int,
+    trainer: Trainer, distilled: Distilled, data: PreparedDataset, inits: int, seed: int,
     on_init: Callable[[int, float], None] | None = None,
 ) -> dict[str, Any]:
-    """Adam-train ``inits`` fresh models on ``per_class`` random real images per class (``None``: all).
+    """Fresh initialisations trained on the distilled set under the protocol; their test accuracies.
 
-    Model selection uses the validation split, as everywhere in qdistill; the test split is
-    touched once per model.
+    Args:
+        trainer: The protocol's trainer for the model being evaluated.
+        inits: Fresh initialisations, seeds ``seed + EVAL_SEED_OFFSET + k`` (never seen while
+            distilling), each complete: a fixed Hermitian readout is drawn anew too. The random
+            real subsets use the same seeds, so the two are paired.
+        on_init: Called with ``(k, accuracy)`` after initialisation ``k``.
     """
-    accs, epochs = [], []
-    model, optimizer = None, tf.keras.optimizers.Adam(params.learning_rate)
-    for k in range(inits):
-        init_seed = seed + EVAL_SEED_OFFSET + k
-        if per_class is None:
-            x, y = data.x["train"], data.y["train"]
-        else:
-            x = random_real_subset(data.x["train"], data.y["train"], data.num_classes, per_class,
-                                   np.random.default_rng([seed, 3, k]))
-            y = balanced_labels(data.num_classes, per_class).astype(data.y["train"].dtype)
-        # One model and optimizer for every init (its traced steps are reused: tracing a
-        # quantum model costs more than training it on 100 images); each init starts from
-        # factory(init_seed)'s weights and a zeroed optimizer, as a fresh model would.
-        if model is None:
-            model = factory(init_seed)
-        else:
-            load_state(model, initial_state(factory, init_seed))
-            reset_optimizer(optimizer)
-        subset = per_class is not None
-        result = fit(model, (x, y), (data.x["val"], data.y["val"]),
-                     epochs=params.subset_epochs if subset else params.epochs,
-                     batch_size=min(params.batch_size, len(x)), optimizer=optimizer,
-                     seed=init_seed, patience=params.subset_patience if subset else params.patience)
-        accs.append(accuracy(model, data.x["test"], data.y["test"]))
-        epochs.append(len(result.history))
+    x, y = distilled.images, distilled.labels.astype(data.y["train"].dtype)
+    epochs = trainer.protocol.epochs
+    return _scores(lambda k, s: trainer.score(x, y, s, epochs, data.x["test"], data.y["test"]), inits, seed, on_init)
+
+
+def evaluate_random_real(
+    trainer: Trainer, data: PreparedDataset, per_class: int, draws: int, seed: int,
+    on_init: Callable[[int, float], None] | None = None,
+) -> dict[str, Any]:
+    """``draws`` random class-balanced real subsets of ``per_class`` images per class, each trained from
+    a fresh initialisation under the protocol (draw ``k`` pairs with distilled initialisation ``k``)."""
+    y = balanced_labels(data.num_classes, per_class).astype(data.y["train"].dtype)
+
+    def score(k: int, init_seed: int) -> float:
+        x = random_real_subset(data.x["train"], data.y["train"], data.num_classes, per_class,
+                               np.random.default_rng([seed, 3, k]))
+        return trainer.score(x, y, init_seed, trainer.protocol.epochs, data.x["test"], data.y["test"])
+
+    return {**_scores(score, draws, seed, on_init), "images": per_class * data.num_classes}
+
+
+def evaluate_full(
+    trainer: Trainer, data: PreparedDataset, inits: int, seed: int, on_init: Callable[[int, float], None] | None = None,
+) -> dict[str, Any]:
+    """The whole training split, trained from fresh initialisations under the protocol (``full_epochs``)."""
+    epochs = trainer.protocol.full_epochs
+    score = lambda k, s: trainer.score(data.x["train"], data.y["train"], s, epochs,  # noqa: E731
+                                       data.x["test"], data.y["test"])
+    return {**_scores(score, inits, seed, on_init), "images": len(data.y["train"]), "epochs": epochs}
+
+
+def _scores(score: Callable[[int, int], float], n: int, seed: int,
+            on_init: Callable[[int, float], None] | None) -> dict[str, Any]:
+    accs = []
+    for k in range(n):
+        accs.append(score(k, seed + EVAL_SEED_OFFSET + k))
         if on_init is not None:
             on_init(k, accs[-1])
-    return {**summary(accs), "images": len(data.x["train"]) if per_class is None else per_class * data.num_classes,
-            "epochs_run": epochs}
+    return summary(accs)
+
+
+def evaluate_known_init(factory: ModelFactory, distilled: Distilled, data: PreparedDataset) -> dict[str, Any] | None:
+    """The one initialisation a set was distilled for, trained with the learned rates (Wang et al.'s
+    fixed-init setting) — reported apart as "known init", never as the headline; ``None`` when the set
+    was distilled for fresh initialisations or has no learned rates."""
+    if distilled.known_init is None or distilled.learning_rates is None or not len(distilled.learning_rates):
+        return None
+    fm = FunctionalModel(factory(distilled.known_init))
+    fm.assign(train_on(fm, fm.current(), distilled.images, distilled.labels, distilled.learning_rates,
+                       distilled.steps))
+    return summary([accuracy(fm.model, data.x["test"], data.y["test"])])
 
 
 def quantum_layers(model: tf.keras.Model) -> list[QuantumLayer]:

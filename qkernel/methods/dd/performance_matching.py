@@ -37,9 +37,7 @@ from pydantic import Field
 
 import qkernel
 from qkernel.errors import ConfigError
-from qkernel.methods.dd.synthetic import (
-    Distilled, DistillTask, ModelFactory, balanced_labels, initial_images, initial_state, load_state,
-)
+from qkernel.methods.dd.synthetic import Distilled, DistillTask, balanced_labels, init_pool, initial_images, load_state
 from qkernel.methods.dd.unrolled import cross_entropy, inner_train, step_batches
 from qkernel.nn.functional import FunctionalModel
 from qkernel.schema import PositiveFloat, PositiveInt, Strict
@@ -116,11 +114,6 @@ def make_outer_step(
     return step
 
 
-def _init_pool(factory: ModelFactory, size: int, seed: int) -> tuple[FunctionalModel, list[list[tf.Tensor]]]:
-    """The model called during distillation and ``size`` initial states (seeds ``seed … seed+size−1``)."""
-    return FunctionalModel(factory(seed)), [initial_state(factory, seed + k) for k in range(size)]
-
-
 def check_task(options: PerformanceMatchingOptions, images_per_class: int, num_classes: int) -> None:
     """Fail before any work if the synthetic set cannot be sliced into ``options.steps`` balanced steps."""
     try:
@@ -150,7 +143,8 @@ def distill(
     batches = step_batches(balanced_labels(task.num_classes, task.images_per_class), options.steps)  # fails first
     images0, labels0 = initial_images(x_train, y_train, task.num_classes, task.images_per_class, task.image_init, seed)
     pool_size = 1 if options.init == "fixed" else options.init_pool
-    fm, pool = _init_pool(task.factory, pool_size, seed)
+    model, pool = init_pool(task.factory, pool_size, seed)
+    fm = FunctionalModel(model)
     n_rates = options.steps * options.epochs
     images = tf.Variable(images0, name="synthetic_images")
     shape = (n_rates,) if options.rates == "step" else (n_rates, len(fm.variables))

@@ -3,8 +3,8 @@
 * :func:`check_dd` — before any work: the method and its options, every model entry, the set size;
 * :func:`distill_stage` — ``<out>/<label>/distilled.npz`` (images, labels, learned rates, how
   to train on them) and ``history.json`` (outer loss per step), by the ``dd.method`` plugin;
-* :func:`evaluate_stage` — ``<out>/<label>/metrics.json``: distilled vs random real images
-  vs the full set, and the quantum cost.
+* :func:`evaluate_stage` — ``<out>/<label>/metrics.json`` per model trained: the distilled
+  sets vs random real subsets vs the full set under one protocol, and the quantum cost.
 
 A flow run and ``dvc repro`` with the same ``params.yaml`` compute the same results; both
 call the lifecycle hooks (:mod:`qkernel.plugin.lifecycle`).
@@ -21,11 +21,15 @@ import numpy as np
 import tensorflow as tf
 
 from qkernel.config import Params
-from qkernel.data import PreparedDataset, load_prepared
+from qkernel.data import load_prepared
 from qkernel.errors import ConfigError, QDistillError
 from qkernel.io import atomic_save_npz, atomic_write_json, read_npz
+from qkernel.methods.dd.augment import parse_strategy
 from qkernel.methods.dd.config import DDModel
-from qkernel.methods.dd.evaluate import evaluate_distilled, evaluate_real, quantum_cost
+from qkernel.methods.dd.evaluate import (
+    evaluate_distilled, evaluate_full, evaluate_known_init, evaluate_random_real, quantum_cost,
+)
+from qkernel.methods.dd.protocol import Protocol, Trainer
 from qkernel.methods.dd.synthetic import Distilled, DistillTask, ModelFactory
 from qkernel.plugin.contracts import DatasetDistiller
 from qkernel.plugin.lifecycle import stage
@@ -33,7 +37,7 @@ from qkernel.plugin.registry import Registry, get_registry
 
 __all__ = [
     "build_method", "check_dd", "distill_stage", "evaluate_stage", "load_distilled", "model_factory", "model_spec",
-    "save_distilled",
+    "save_distilled", "sets_for", "targets",
 ]
 
 
@@ -92,7 +96,11 @@ def check_dd(params: Params, registry: Registry | None = None) -> None:
         raise ConfigError(f"data.name: {exc}") from exc
     num_classes = len(params.data.classes or source.class_names)
     build_method(params, registry).check(params.dd.images_per_class, num_classes)
-    for spec in params.dd.models:
+    try:
+        parse_strategy(params.dd.eval.augment)
+    except ConfigError as exc:
+        raise ConfigError(f"dd.eval.augment: {exc}") from None
+    for spec in targets(params):
         try:
             FunctionalModel(model_factory(params, spec, source.image_shape, num_classes)(params.seed))
         except QDistillError as exc:
@@ -139,47 +147,56 @@ def distill_stage(
             "learning_rates": result.learning_rates.tolist()}
 
 
-def _cost(params: Params, model: tf.keras.Model, data: PreparedDataset, distilled: Distilled,
-          full: dict[str, Any]) -> dict[str, Any] | None:
-    epochs = full["epochs_run"][0] if full.get("epochs_run") else params.dd.eval.epochs
-    return quantum_cost(model, len(distilled.labels), distilled.epochs, len(data.y["train"]), epochs,
-                        params.dd.eval.shots)
+def targets(params: Params) -> tuple[DDModel, ...]:
+    """The models the evaluation trains: every ``dd.models`` entry, then ``dd.eval.cross_models``."""
+    return (*params.dd.models, *params.dd.eval.cross_models)
+
+
+def sets_for(params: Params, target: str) -> list[str]:
+    """Labels of the distilled sets model ``target`` is trained on: its own set, or every set when
+    the cross-architecture table is asked for (``dd.eval.cross``, or ``target`` is a cross model)."""
+    own = [m.label for m in params.dd.models]
+    return own if params.dd.eval.cross or target not in own else [target]
 
 
 @stage("dd-evaluate")
 def evaluate_stage(
-    params: Params, data_path: Path, label: str, distilled_path: Path, out_dir: Path,
+    params: Params, data_path: Path, label: str, distilled: dict[str, Path], out_dir: Path,
     on_progress: Callable[[str, int, float], None] | None = None,
 ) -> dict[str, Any]:
-    """Distilled vs random real vs full set for model ``label``; writes ``metrics.json``."""
+    """Train model ``label`` from fresh initialisations on each distilled set, on random real subsets of the
+    same size and on the full set, all under the one protocol; writes ``metrics.json``.
+
+    Args:
+        label: A :func:`targets` entry.
+        distilled: ``distilled.npz`` path per set label (see :func:`sets_for`).
+    """
     data = load_prepared(Path(data_path))
-    spec = model_spec(params, label)
+    spec = next((m for m in targets(params) if m.label == label), None) or model_spec(params, label)
     factory = model_factory(params, spec, data.image_shape, data.num_classes)
-    distilled = load_distilled(Path(distilled_path))
-    ev = params.dd.eval
+    ev, seed = params.dd.eval, params.seed
+    trainer = Trainer(factory, Protocol.from_params(ev))
 
     def hook(what: str) -> Callable[[int, float], None] | None:
         return None if on_progress is None else (lambda k, acc: on_progress(what, k, acc))
 
-    fresh, known = evaluate_distilled(factory, distilled, data, ev.inits, params.seed, hook("distilled"))
-    results = {
-        "distilled": fresh,
-        "random_real": evaluate_real(factory, data, params.dd.images_per_class, ev, ev.inits, params.seed,
-                                     hook("random real")),
-        "full": evaluate_real(factory, data, None, ev, ev.full_inits, params.seed, hook("full set")),
-        "known_init": known,
-    }
-    probe = factory(params.seed)
+    sets: dict[str, Any] = {}
+    for set_label, path in distilled.items():
+        d = load_distilled(Path(path))
+        sets[set_label] = {"method": d.method, "init": "fixed" if d.known_init is not None else "random",
+                           "distilled": evaluate_distilled(trainer, d, data, ev.inits, seed, hook(f"{set_label} set")),
+                           "known_init": evaluate_known_init(factory, d, data) if set_label == label else None}
+    per_class = params.dd.images_per_class
+    probe = factory(seed)
     metrics = {
         "label": label, "model": spec.model, "options": spec.options, "dataset": params.data.name,
-        "method": distilled.method, "images_per_class": params.dd.images_per_class,
-        "init": "fixed" if distilled.known_init is not None else "random",
+        "images_per_class": per_class, "protocol": trainer.protocol.describe(),
         "parameters": int(sum(int(np.prod(v.shape)) for v in probe.trainable_variables)),
-        **results,
-        "learning_rates": distilled.learning_rates.tolist(),
-        "final_outer_loss": distilled.history[-1]["loss"] if distilled.history else None,
-        "best_outer_step": distilled.best_step,
-        "quantum_cost": _cost(params, probe, data, distilled, results["full"]),
+        "random_real": evaluate_random_real(trainer, data, per_class, ev.real_draws, seed, hook("random real")),
+        "full": evaluate_full(trainer, data, ev.full_inits, seed, hook("full set")),
+        "sets": sets, **sets.get(label, {}),
+        "quantum_cost": quantum_cost(probe, per_class * data.num_classes, ev.epochs, len(data.y["train"]),
+                                     ev.full_epochs, ev.shots),
     }
     atomic_write_json(Path(out_dir) / "metrics.json", metrics)
     return metrics

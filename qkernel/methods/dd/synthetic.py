@@ -22,6 +22,7 @@ __all__ = [
     "DistillTask",
     "ModelFactory",
     "balanced_labels",
+    "init_pool",
     "initial_images",
     "initial_state",
     "load_state",
@@ -115,6 +116,15 @@ def load_state(model: tf.keras.Model, state: Sequence[tf.Tensor]) -> None:
     """
     for variable, value in zip(model.weights, state, strict=True):
         variable.assign(value)
+
+
+def init_pool(factory: ModelFactory, size: int, seed: int) -> tuple[tf.keras.Model, list[list[tf.Tensor]]]:
+    """One model to call and ``size`` fresh initialisations (seeds ``seed … seed+size−1``) to load into it.
+
+    Building a quantum model costs ~0.25 s; a method that wants a fresh network every step
+    draws from this pool and :func:`load_state` s it instead (one model, one trace).
+    """
+    return factory(seed), [initial_state(factory, seed + k) for k in range(size)]
 
 
 def initial_images(

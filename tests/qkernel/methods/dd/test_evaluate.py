@@ -39,8 +39,10 @@ def test_one_functional_model_takes_every_initialisation_fixed_hermitian_include
         np.testing.assert_array_equal(fm.model.get_layer("hermitian").non_trainable_weights[0].numpy(), fixed_h[s])
 
 
-def test_known_and_fresh_inits_score_as_models_built_for_each_seed(tmp_path) -> None:
+def test_one_trace_serves_every_init_exactly_and_the_known_init_is_kept_apart(tmp_path) -> None:
     from qkernel.data import load_dataset
+    from qkernel.methods.dd.evaluate import evaluate_known_init, evaluate_random_real
+    from qkernel.methods.dd.protocol import Protocol, Trainer
     from qkernel.nn.training import accuracy
 
     p = load_params(None, ["data.per_class=4", "data.test_per_class=6", f"data.out_dir={tmp_path}"])
@@ -48,15 +50,24 @@ def test_known_and_fresh_inits_score_as_models_built_for_each_seed(tmp_path) -> 
     factory = lambda seed: build(readout="hermitian-fixed", seed=seed)  # noqa: E731
     images, labels = initial_images(data.x["train"], data.y["train"], 10, 1, "real", 0)
     distilled = Distilled(images, labels, np.full(2, 0.05, np.float32), steps=1, known_init=3)
-    fresh, known = evaluate_distilled(factory, distilled, data, inits=2, seed=3)
+    protocol = Protocol(0.01, 0.9, 5e-4, 256, epochs=4, full_epochs=1, augment=("crop",))
+    trainer = Trainer(factory, protocol)
+    fresh = evaluate_distilled(trainer, distilled, data, inits=2, seed=3)
+    real = evaluate_random_real(trainer, data, 1, draws=2, seed=3)
 
-    def alone(seed: int) -> float:
-        fm = FunctionalModel(factory(seed))
-        fm.assign(train_on(fm, fm.current(), images, labels, distilled.learning_rates, 1))
-        return accuracy(fm.model, data.x["test"], data.y["test"])
+    def alone(x: np.ndarray, seed: int) -> float:  # a trainer of its own: a fresh trace, a fresh optimizer
+        return Trainer(factory, protocol).score(x, labels, seed, 4, data.x["test"], data.y["test"])
 
-    expected = [alone(s) for s in (3, 3 + EVAL_SEED_OFFSET, 4 + EVAL_SEED_OFFSET)]
-    assert [known["values"][0], *fresh["values"]] == pytest.approx(expected, abs=1e-9)
+    # The second init of each comparison runs on the reloaded model and the zeroed optimizer: as if fresh.
+    assert fresh["values"][1] == pytest.approx(alone(images, 4 + EVAL_SEED_OFFSET), abs=1e-9)
+    subset = random_real_subset(data.x["train"], data.y["train"], 10, 1, np.random.default_rng([3, 3, 1]))
+    assert real["values"][1] == pytest.approx(alone(subset, 4 + EVAL_SEED_OFFSET), abs=1e-9)
+
+    fm = FunctionalModel(factory(3))  # the known init: the learned rates from the seed distilled for
+    fm.assign(train_on(fm, fm.current(), images, labels, distilled.learning_rates, 1))
+    assert evaluate_known_init(factory, distilled, data)["values"] == [accuracy(fm.model, data.x["test"],
+                                                                                data.y["test"])]
+    assert evaluate_known_init(factory, Distilled(images, labels, np.zeros(0, np.float32)), data) is None
 
 
 def test_random_real_subset_is_balanced_and_checks_counts() -> None:

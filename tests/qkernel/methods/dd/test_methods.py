@@ -1,0 +1,74 @@
+"""Every distillation method: it moves the images, and a fresh model — quantum weights included — trains
+every weight on what it returns (the evaluation protocol's inner training)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from qkernel.config import load_params
+from qkernel.methods.dd.gradient_matching import gradient_distance
+from qkernel.methods.dd.protocol import NO_DECAY, Protocol, Trainer
+from qkernel.methods.dd.stages import build_method
+from qkernel.methods.dd.synthetic import DistillTask, initial_images
+from qkernel.plugin.registry import get_registry
+from tests.models import build
+
+TINY = {
+    "performance-matching": ["init=random", "init_pool=2", "steps=1", "epochs=1"],
+    "distribution-matching": ["init_pool=2"],
+    "gradient-matching": ["init_pool=2", "outer_loop=2", "inner_loop=1"],
+}
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    from qkernel.data import load_dataset
+
+    out = tmp_path_factory.mktemp("data")
+    return load_dataset(load_params(None, ["data.classes=0,1", "data.per_class=20", "data.test_per_class=5",
+                                           f"data.out_dir={out}"]))
+
+
+def quantum(seed: int) -> tf.keras.Model:
+    tf.keras.utils.set_random_seed(seed)
+    return get_registry().create("model", "quantum_lenet", input_shape=(28, 28), num_classes=2, n_qubits=4, depth=1)
+
+
+@pytest.mark.parametrize("method", sorted(TINY))
+def test_each_method_moves_the_images_and_its_set_trains_every_weight_of_a_fresh_quantum_model(method, data) -> None:
+    p = load_params(None, [f"dd.method={method}", *(f"dd.methods.{method}.{o}" for o in TINY[method])])
+    task = DistillTask(quantum, data.x["train"], data.y["train"], 2, images_per_class=1, image_init="real",
+                       outer_steps=2, real_batch=8, seed=0)
+    result = build_method(p).distill(task)
+    start, _ = initial_images(data.x["train"], data.y["train"], 2, 1, "real", 0)
+    assert result.method == method and result.labels.tolist() == [0, 1] and len(result.history) == 2
+    assert np.all(np.isfinite(result.images)) and np.abs(result.images - start).max() > 1e-6
+
+    trainer = Trainer(quantum, Protocol(0.05, 0.9, 5e-4, 256, epochs=2, full_epochs=1, augment=("crop",)))
+    model = trainer._start(7)
+    before = [v.numpy().copy() for v in model.trainable_variables]
+    trainer.train(result.images, result.labels, 7, epochs=2)
+    for b, v in zip(before, model.trainable_variables):
+        moved = v.numpy() != b
+        # Every circuit angle moves; other tensors move (a dead ReLU unit's bias, or the imaginary diagonal of
+        # a Hermitian's A — it cancels in (A + A†)/2 — may legitimately not).
+        assert moved.all() if "circuit_weights" in v.name else moved.any(), f"{method}: {v.name} did not train"
+    assert any("circuit_weights" in v.name for v in model.trainable_variables)
+
+
+def test_weight_decay_spares_circuit_angles_and_observables() -> None:
+    model = build(readout="hermitian")
+    names = [v.name for v in model.trainable_variables]
+    spared = [n for n in names if any(s in n for s in NO_DECAY)]
+    assert any("circuit_weights" in n for n in spared) and any("a_real" in n for n in spared)
+    assert not any("kernel" in n for n in spared)
+
+
+def test_gradient_distance_is_zero_for_parallel_gradients_and_counts_every_row() -> None:
+    rng = np.random.default_rng(0)
+    grads = [tf.constant(rng.normal(size=s), tf.float32) for s in [(5, 5, 1, 6), (120, 64), (54,), (6, 2, 2)]]
+    assert float(gradient_distance(grads, [3.0 * g for g in grads])) == pytest.approx(0.0, abs=1e-5)
+    rows = 6 + 64 + 1 + 6  # conv output channels, dense units, the circuit's angle vector, each qubit's observable
+    assert float(gradient_distance(grads, [-g for g in grads])) == pytest.approx(2.0 * rows, rel=1e-5)
