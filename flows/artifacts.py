@@ -133,3 +133,14 @@ def publish_dd_report(p: Params, results: list[dict[str, Any]], out: Path, disti
             _image(files.learning_rates, f"dd-learning-rates-{out.name}", "learned inner learning rates")
         _image(files.outer_loss, f"dd-outer-loss-{out.name}", "outer loss per step")
     return files.report
+
+
+def publish_dd_ablation(runs: list[dict[str, Any]], out: Path) -> Path:
+    """Summary of the dataset-distillation grid (``dd_summary.md`` and ``.json``); a table artifact in a run."""
+    from qkernel.methods.dd.report import write_dd_ablation
+
+    path, rows = write_dd_ablation(runs, out)
+    if _in_run():
+        create_table_artifact(rows, key=_key(f"dd-ablation-{out.name}"),
+                              description="dataset distillation grid: fresh-init distilled vs random real")
+    return path

@@ -120,11 +120,21 @@ def _grid(p: Params) -> list[dict[str, Any]]:
     return [{"data": {"name": d}, "student": {"n_qubits": q, "reducer": r, "encoder": e}} for d, q, r, e in combos]
 
 
-def _with(p: Params, patch: dict[str, dict[str, Any]]) -> Params:
-    """``p`` with some fields of some sections replaced, validated again."""
+def _dd_grid(p: Params) -> list[dict[str, Any]]:
+    """Dataset-distillation variants: datasets × methods × images per class × seeds (``dd.models`` each)."""
+    a = p.ablation
+    combos = itertools.product(a.datasets, a.dd_methods, a.images_per_class, a.seeds)
+    return [{"data": {"name": d}, "dd": {"method": m, "images_per_class": k}, "seed": s} for d, m, k, s in combos]
+
+
+def _with(p: Params, patch: dict[str, Any]) -> Params:
+    """``p`` with some fields of some sections (or top-level values) replaced, validated again."""
     data = p.as_dict()
     for section, values in patch.items():
-        data[section].update(values)
+        if isinstance(values, dict):
+            data[section].update(values)
+        else:
+            data[section] = values
     return Params.model_validate(data)
 
 
@@ -141,18 +151,28 @@ def ablation_task_runner(p: Params) -> Any:
 def ablation(
     overrides: list[str] | None = None, params_file: str | None = None, params: Params | None = None,
 ) -> dict[str, Any]:
-    """Sweep datasets × qubits × reducers × encoders × modes × seeds (the KD paper's ablations).
+    """Sweep datasets × qubits × reducers × encoders × modes × seeds (the KD paper's ablations), then the
+    dataset-distillation grid (datasets × ``ablation.dd_methods`` × ``ablation.images_per_class`` × seeds).
 
-    Independent runs are submitted together to the task runner (threads locally, or a
+    Independent KD runs are submitted together to the task runner (threads locally, or a
     Dask cluster when ``ablation.dask_address`` is set); teachers and prepared datasets are
-    shared between runs through the cache.
+    shared between runs through the cache. Each DD variant is one ``dd_pipeline`` subflow.
     """
     p = resolve_params(params, params_file, overrides)
     configs = [_with(p, patch) for patch in _grid(p)]
+    dd_configs = [_with(p, patch) for patch in _dd_grid(p)]
     for cfg in configs:  # fail before any training on a bad combination
         check(cfg, kd=True)
+    for cfg in dd_configs:
+        check(cfg, dd=True)
     runner = ablation_task_runner(p)
-    return _ablation_inner.with_options(task_runner=runner)(p, configs)
+    result = _ablation_inner.with_options(task_runner=runner)(p, configs)
+    if dd_configs:
+        from flows.dd import dd_pipeline
+
+        dd_runs = [dd_pipeline(params=cfg) for cfg in dd_configs]
+        result["dd_summary"] = str(artifacts.publish_dd_ablation(dd_runs, Path(result["run_dir"])))
+    return result
 
 
 @flow(name="ablation-runs")

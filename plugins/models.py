@@ -102,6 +102,6 @@ class Ensemble:
 
 @hookimpl
 def register_models() -> list[type]:
-    from plugins.qlenet import LeNet, QuantumLeNet  # the dataset-distillation models
+    from plugins.qlenet import LeNet, QuantumLeNet, QuantumStudentModel  # DD models, the KD student
 
-    return [LeNet5, AlexNet, Ensemble, LeNet, QuantumLeNet]
+    return [LeNet5, AlexNet, Ensemble, LeNet, QuantumLeNet, QuantumStudentModel]

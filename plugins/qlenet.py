@@ -117,3 +117,31 @@ class QuantumLeNet:
         c = layers.Dense(num_classes, activation="relu", name="fc_c")(features)
         mixed = Mix(alpha, name="mix")([q, c])
         return tf.keras.Model(inp, layers.Dense(num_classes, name="out")(mixed), name=cls.name)
+
+
+class QuantumStudentModel:
+    """The KD pipeline's quantum student as a model: reducer → encoder → ansatz → readout → dense head.
+
+    Options are a :class:`qkernel.nn.student.StudentDesign` (default: the 8-qubit fc + amplitude
+    student of ``qdistill run``), so a distilled set can train it (the cross-architecture table).
+    A reducer that must be fitted first (PCA) cannot be built here.
+    """
+
+    name = "quantum_student"
+
+    def __new__(cls, input_shape: Sequence[int], num_classes: int, **design: Any) -> tf.keras.Model:
+        from qkernel.errors import QDistillError
+        from qkernel.nn.student import StudentDesign, build_parts, build_student
+
+        try:
+            parts = build_parts(StudentDesign(**design), get_registry(), tuple(input_shape))
+        except TypeError as exc:
+            raise ValueError(f"{cls.name}: {exc}") from None
+        if parts.reducer.needs_fit:
+            raise ValueError(f"{cls.name}: reducer {parts.reducer.name!r} must be fitted on data first; use fc or a "
+                             "pooling or crop reducer")
+        try:
+            seed = int(tf.random.uniform([], 0, 2**31 - 1, dtype=tf.int64))  # follows the global seed
+            return build_student(parts, tuple(input_shape), num_classes, seed)
+        except QDistillError as exc:
+            raise ValueError(f"{cls.name}: {exc}") from None

@@ -24,8 +24,8 @@ from pydantic import Field, ValidationError, field_validator
 
 from qkernel.errors import ConfigError
 from qkernel.methods.dd.config import DDParams
-from qkernel.methods.kd.config import AblationParams, KDParams, StudentParams, TeacherParams
-from qkernel.schema import Fraction, Strict, describe_validation_error
+from qkernel.methods.kd.config import KDParams, StudentParams, TeacherParams
+from qkernel.schema import Fraction, PositiveInt, Strict, describe_validation_error
 
 #: The defaults: ``params.yaml`` shipped inside the package (works in any install).
 DEFAULT_PARAMS = Path(str(resources.files("qkernel") / "params.yaml"))
@@ -108,6 +108,31 @@ class PluginParams(Strict):
     """
 
     paths: tuple[Path, ...]
+
+
+class AblationParams(Strict):
+    """The sweep of the ``ablation`` flow (every combination × seed is one run).
+
+    Attributes:
+        datasets, qubits, reducers, encoders, modes, seeds: The knowledge-distillation grid.
+        dd_methods, images_per_class: The dataset-distillation grid (each method × images per
+            class × dataset × seed runs the DD pipeline on ``dd.models``); no methods: no DD runs.
+        max_workers: Concurrent runs on the local task runner.
+        dask_address: Scheduler address of a Dask cluster (``tcp://host:8786``) to run on, or ``None``.
+        schedule: Cron schedule of the ``nightly-ablation`` deployment.
+    """
+
+    datasets: tuple[str, ...] = Field(min_length=1)
+    qubits: tuple[Annotated[int, Field(ge=1, le=16)], ...] = Field(min_length=1)
+    reducers: tuple[str, ...] = Field(min_length=1)
+    encoders: tuple[str, ...] = Field(min_length=1)
+    modes: tuple[Literal["baseline", "kd"], ...] = Field(min_length=1)
+    seeds: tuple[Annotated[int, Field(ge=0)], ...] = Field(min_length=1)
+    dd_methods: tuple[str, ...]
+    images_per_class: tuple[PositiveInt, ...] = Field(min_length=1)
+    max_workers: PositiveInt
+    dask_address: str | None
+    schedule: str
 
 
 class Params(Strict):

@@ -60,6 +60,8 @@ def ablation(params: ParamsOpt = None, set_: SetOpt = None, dask: Annotated[
     p = load(params, [*(set_ or []), *([f"ablation.dask_address={dask}"] if dask else [])])
     result = ablation_flow(params=p)
     console.print(Path(result["summary"]).read_text())
+    if "dd_summary" in result:
+        console.print(Path(result["dd_summary"]).read_text())
 
 
 @app.command()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -14,6 +14,27 @@ from qkernel.errors import ConfigError, QDistillError
 from qkernel.nn.layers import QuantumLayer
 from qkernel.nn.readouts import readout_head, readout_observables
 from qkernel.plugin.registry import Registry
+
+
+@dataclass(frozen=True)
+class StudentDesign:
+    """The design of a student without its training settings (what :func:`build_parts` reads).
+
+    Attributes mirror :class:`qkernel.methods.kd.config.StudentParams`; the defaults are the
+    KD pipeline's 8-qubit student (fc reducer, amplitude encoding, 5 hardware-efficient layers, ⟨Z⟩).
+    """
+
+    n_qubits: int = 8
+    reducer: str = "fc"
+    encoder: str = "amplitude"
+    ansatz: str = "hardware_efficient"
+    depth: int = 5
+    readout: str = "z"
+    backend: str = "native"
+    reducer_options: dict[str, Any] = field(default_factory=dict)
+    encoder_options: dict[str, Any] = field(default_factory=dict)
+    ansatz_options: dict[str, Any] = field(default_factory=dict)
+    backend_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -31,8 +52,11 @@ class StudentParts:
                 f"{self.ansatz.name}(depth {self.ansatz.depth}) → {self.readout} readout [{self.backend.name}]")
 
 
-def build_parts(sp: StudentParams, registry: Registry, image_shape: tuple[int, ...]) -> StudentParts:
+def build_parts(sp: StudentParams | StudentDesign, registry: Registry, image_shape: tuple[int, ...]) -> StudentParts:
     """Create and cross-check the student's plugins (cheap; call before training).
+
+    ``sp`` is the ``student`` section of the parameters, or a :class:`StudentDesign` (the
+    ``quantum_student`` model plugin's options): only the circuit design is read.
 
     Raises:
         ConfigError: if a plugin name is unknown, the backend cannot train, the readout is

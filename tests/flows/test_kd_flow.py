@@ -176,12 +176,19 @@ def test_ablation_on_a_local_dask_cluster(prefect_server, tmp_path: Path) -> Non
             tmp_path, "ablation.qubits=[4]", "ablation.reducers=[fc,pca]", "ablation.encoders=[amplitude]",
             "ablation.modes=[baseline]", "ablation.seeds=[0]", "student.depth=1",
             f"ablation.dask_address={cluster.scheduler_address}",
+            # and the dataset-distillation grid: one cheap method, LeNet only
+            "ablation.dd_methods=[distribution-matching]", "ablation.images_per_class=[1]",
+            "dd.methods.distribution-matching.init_pool=2", "dd.outer_steps=2", "dd.real_batch=20",
+            "dd.eval.inits=2", "dd.eval.real_draws=2", "dd.eval.epochs=2", "dd.eval.full_inits=0",
+            "dd.models=[{label: lenet, model: lenet, options: {}}]",
         ))
     assert result["runs"] == 2
     summary = json.loads((Path(result["run_dir"]) / "summary.json").read_text())
     assert {(r["reducer"], r["seeds"]) for r in summary["rows"]} == {("fc", 1), ("pca", 1)}
     accuracy = {r["reducer"]: r["test_accuracy_mean_%"] for r in summary["rows"]}
     assert accuracy["fc"] > 20 and 0 < accuracy["pca"] <= 100, accuracy  # chance: 10 %, after two tiny epochs
+    dd_rows = json.loads((Path(result["run_dir"]) / "dd_summary.json").read_text())["rows"]
+    assert [(r["method"], r["images_per_class"], r["model"]) for r in dd_rows] == [("distribution-matching", 1, "lenet")]
 
 
 def test_lifecycle_hooks_fire_around_every_stage_of_a_run_and_on_error(tiny_flows, tmp_path: Path) -> None:

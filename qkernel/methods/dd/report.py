@@ -226,3 +226,20 @@ def write_dd_report(p: Params, results: list[dict[str, Any]], out: Path, distill
         results=results, settings=settings, images=[str(Path("plots") / f.name) for f in plots_used],
     )
     return DDReport(report, out / "metrics.json", grids, lr_plot, loss_plot)
+
+
+def write_dd_ablation(runs: Sequence[dict[str, Any]], out: Path) -> tuple[Path, list[dict[str, Any]]]:
+    """The dataset-distillation grid, one row per run × model (mean over its fresh inits and draws)."""
+    rows = []
+    for run in runs:
+        for r in run["models"]:
+            if r.get("distilled") is None:
+                continue
+            gain = paired_gain(r["distilled"], r["random_real"])
+            rows.append({"dataset": r["dataset"], "method": method_label(r), "images_per_class": r["images_per_class"],
+                         "model": r["label"], "distilled_%": _pct(r["distilled"]),
+                         "random_real_%": _pct(r["random_real"]),
+                         "gain": "—" if gain is None else f"{gain['mean']:+.1f} [{gain['low']:+.1f}, {gain['high']:+.1f}]",
+                         "full_set_%": _pct(r["full"]), "run": run["run_dir"]})
+    atomic_write_json(out / "dd_summary.json", {"rows": rows})
+    return atomic_write_text(out / "dd_summary.md", "# Dataset distillation grid\n\n" + markdown_table(rows)), rows

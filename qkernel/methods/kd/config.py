@@ -8,7 +8,7 @@ from pydantic import Field
 
 from qkernel.schema import PositiveFloat, PositiveInt, Strict
 
-__all__ = ["AblationParams", "KDParams", "StudentParams", "TeacherParams"]
+__all__ = ["KDParams", "StudentParams", "TeacherParams"]
 
 
 class TeacherParams(Strict):
@@ -71,24 +71,3 @@ class KDParams(Strict):
     temperature: PositiveFloat
     alpha: Annotated[float, Field(ge=0.0, le=1.0)]
     modes: tuple[Literal["baseline", "kd"], ...] = Field(min_length=1)
-
-
-class AblationParams(Strict):
-    """The sweep of the ``ablation`` flow (every combination × seed is one run).
-
-    Attributes:
-        datasets, qubits, reducers, encoders, modes, seeds: The grid.
-        max_workers: Concurrent runs on the local task runner.
-        dask_address: Scheduler address of a Dask cluster (``tcp://host:8786``) to run on, or ``None``.
-        schedule: Cron schedule of the ``nightly-ablation`` deployment.
-    """
-
-    datasets: tuple[str, ...] = Field(min_length=1)
-    qubits: tuple[Annotated[int, Field(ge=1, le=16)], ...] = Field(min_length=1)
-    reducers: tuple[str, ...] = Field(min_length=1)
-    encoders: tuple[str, ...] = Field(min_length=1)
-    modes: tuple[Literal["baseline", "kd"], ...] = Field(min_length=1)
-    seeds: tuple[Annotated[int, Field(ge=0)], ...] = Field(min_length=1)
-    max_workers: PositiveInt
-    dask_address: str | None
-    schedule: str

@@ -1,0 +1,108 @@
+"""Every dataset-distillation method through the real DD flow, on a CIFAR-format file set; a method from a
+third-party package (an installed distribution's entry point) is listed and picked by ``dd.method``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+METHODS = {
+    "distribution-matching": ["init_pool=2"],
+    "gradient-matching": ["init_pool=2", "outer_loop=2", "inner_loop=1"],
+}
+LENET = "{label: lenet, model: lenet, options: {}}"
+Q2 = "{label: q2, model: quantum_lenet, options: {readout: hermitian, n_qubits: 2, depth: 1}}"
+#: Models per method: gradient matching traces a second-order graph per model, so it runs the quantum one only.
+MODELS = {"distribution-matching": f"[{LENET}, {Q2}]", "gradient-matching": f"[{Q2}]"}
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_method_runs_the_dd_flow_end_to_end_on_cifar_format_files(prefect_server, writers, tmp_path, method) -> None:
+    from flows.dd import dd_pipeline
+
+    folder = writers.cifar(tmp_path / "cifar-10-batches-py", per_batch=10)
+    overrides = [
+        "data.name=cifar10", f"data.data_dir={folder}", "data.download=false", "data.test_fraction=0.2",
+        f"dd.method={method}", *(f"dd.methods.{method}.{o}" for o in METHODS[method]),
+        "dd.images_per_class=1", "dd.outer_steps=2", "dd.real_batch=20", "dd.eval.inits=2", "dd.eval.real_draws=2",
+        "dd.eval.full_inits=1", "dd.eval.epochs=2", "dd.eval.full_epochs=1",
+        f"dd.models={MODELS[method]}", f"runs_dir={tmp_path / 'runs'}", f"data.out_dir={tmp_path / 'data'}",
+    ]
+    result = dd_pipeline(overrides=overrides)
+    run = Path(result["run_dir"])
+    metrics = {m["label"]: m for m in json.loads((run / "metrics.json").read_text())["models"]}
+    assert set(metrics) == ({"lenet", "q2"} if "lenet" in MODELS[method] else {"q2"})
+    for label, m in metrics.items():
+        assert m["method"] == method and m["known_init"] is None  # fresh inits only: no known init
+        assert len(m["distilled"]["values"]) == 2 and len(m["random_real"]["values"]) == 2
+        distilled = np.load(run / label / "distilled.npz")
+        assert distilled["images"].shape == (10, 32, 32, 3) and np.all(np.isfinite(distilled["images"]))
+    assert metrics["q2"]["quantum_cost"]["layers"][0]["ansatz_angles"] == 6  # 1 strongly entangling layer, 2 qubits
+    assert method in (run / "report.md").read_text()
+
+
+THIRD_PARTY = '''
+"""A third-party dataset-distillation method: the first real images of each class, unchanged."""
+import numpy as np
+from qkernel.methods.dd.synthetic import Distilled, initial_images
+from qkernel.plugin import hookimpl
+
+
+class FirstImages:
+    """Picks the first real images of each class (a third-party method)."""
+
+    name = "first-images"
+
+    def __init__(self, **options):
+        self.options = options
+
+    def check(self, images_per_class, num_classes):
+        pass
+
+    def distill(self, task, on_step=None):
+        images, labels = initial_images(task.x_train, task.y_train, task.num_classes, task.images_per_class,
+                                        "real", task.seed)
+        return Distilled(images, labels, np.zeros(0, np.float32), [{"step": 1, "loss": 0.0}], best_step=1,
+                         method=self.name)
+
+
+@hookimpl
+def register_dd_methods():
+    return [FirstImages]
+'''
+
+
+def test_a_third_party_method_is_listed_and_picked_by_dd_method(tmp_path: Path) -> None:
+    """An installed distribution (a ``.dist-info`` with an entry point in the ``qkernel`` group) on the path."""
+    site = tmp_path / "site"
+    (site / "ddextra-1.2.dist-info").mkdir(parents=True)
+    (site / "ddextra-1.2.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: ddextra\nVersion: 1.2\n")
+    (site / "ddextra-1.2.dist-info" / "entry_points.txt").write_text("[qkernel]\nddextra = ddextra_plugin\n")
+    (site / "ddextra_plugin.py").write_text(THIRD_PARTY)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    cli = Path(sys.executable).parent / "qdistill"
+    listed = subprocess.run([str(cli), "plugins"], env=env, capture_output=True, text=True, timeout=300)
+    assert listed.returncode == 0, listed.stderr
+    row = next(line for line in listed.stdout.splitlines() if "first-images" in line)
+    assert "dd_method" in row and "ddextra 1.2" in row
+    script = (
+        "import sys, qkernel\n"
+        "from qkernel.config import load_params\n"
+        "from qkernel.methods.dd.stages import distill_stage, check_dd\n"
+        "from qkernel.data import prepare_stage\n"
+        f"p = load_params(None, ['dd.method=first-images', 'data.per_class=5', 'data.test_per_class=1', "
+        f"'dd.images_per_class=2', 'data.out_dir={tmp_path}', 'runs_dir={tmp_path}'])\n"
+        "check_dd(p)\n"
+        f"_, npz = prepare_stage(p, '{tmp_path}')\n"
+        f"print(distill_stage(p, npz, 'lenet', '{tmp_path}/lenet')['method'])\n"
+    )
+    picked = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert picked.returncode == 0, picked.stderr[-2000:]
+    assert picked.stdout.strip().splitlines()[-1] == "first-images"
+    assert np.load(tmp_path / "lenet" / "distilled.npz")["images"].shape == (20, 28, 28)
