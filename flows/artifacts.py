@@ -88,9 +88,13 @@ def _image(path: Path, key: str, description: str) -> None:
 def publish_kd_report(p: Params, teacher: dict[str, Any] | None, results: list[dict[str, Any]], out: Path) -> Path:
     """Write the KD report (:func:`qkernel.methods.kd.report.write_kd_report`); publish it as artifacts in a run."""
     from qkernel.methods.kd.report import results_rows, write_kd_report
+    from qkernel.methods.kd.summary import comparison_rows, kd_summary
 
     files = write_kd_report(p, teacher, results, out)
     if _in_run():
+        create_table_artifact(comparison_rows(kd_summary(results)), key=_key(f"kd-comparison-{out.name}"),
+                              description="KD vs baseline vs classical controls: test %, mean ± std over seeds, "
+                                          "paired KD − baseline with 95 % CI, trainable parameters")
         create_table_artifact(results_rows(results), key=_key(f"kd-results-{out.name}"),
                               description="Students: ours beside published")
         summary = files.report.read_text().split("## Circuit")[0]

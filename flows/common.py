@@ -22,7 +22,7 @@ from prefect.cache_policies import INPUTS, TASK_SOURCE, CachePolicy
 
 from qkernel.config import Params, load_params
 
-__all__ = ["CACHE", "CODE", "check", "configure_worker", "prepare", "resolve_params", "short_hash"]
+__all__ = ["CACHE", "CODE", "check", "configure_worker", "prepare", "resolve_params", "short_hash", "transient"]
 
 
 def runs_dir_identity(context: Any, inputs: dict[str, Any]) -> str | None:
@@ -50,6 +50,23 @@ def runs_dir_identity(context: Any, inputs: dict[str, Any]) -> str | None:
 
 CACHE = INPUTS + TASK_SOURCE + CachePolicy.from_cache_key_fn(runs_dir_identity)
 CODE = qkernel.code_version()
+
+
+def transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry condition of every task: retry crashes and unexpected errors, never qdistill's own errors.
+
+    A :class:`~qkernel.errors.QDistillError` (bad data, a bad option, a diverged method) is
+    deterministic: running the task again gives the same error.
+    """
+    from qkernel.errors import QDistillError
+
+    try:
+        state.result()
+    except QDistillError:
+        return False
+    except BaseException:  # noqa: BLE001 - anything else may be transient (a crash, a lost worker)
+        return True
+    return False
 
 
 def short_hash(*parts: Any) -> str:
@@ -89,11 +106,15 @@ def resolve_params(params: Params | None, params_file: str | None, overrides: li
 
 
 def configure_worker() -> None:
-    """Run in each task process before its first task: TensorFlow's threading for unrolled loops."""
+    """Run in each task process before its first task: it dies with the command (even on ``kill -9``), and
+    TensorFlow's threading for unrolled loops."""
+    from flows.server import die_with_parent
+
+    die_with_parent()
     qkernel.configure_tensorflow()
 
 
-@task(cache_policy=CACHE, persist_result=True, retries=2, retry_delay_seconds=2)
+@task(cache_policy=CACHE, persist_result=True, retries=2, retry_delay_seconds=2, retry_condition_fn=transient)
 def prepare(params: Params, code: str) -> str:
     """Load the dataset through its plugin, split and normalise it, write ``<runs_dir>/data/<name>-<hash>.npz``.
 

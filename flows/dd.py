@@ -13,7 +13,7 @@ from prefect import flow, get_run_logger, task
 from prefect.task_runners import ProcessPoolTaskRunner
 
 from flows import artifacts
-from flows.common import CACHE, CODE, configure_worker, prepare, resolve_params, short_hash
+from flows.common import CACHE, CODE, configure_worker, prepare, resolve_params, short_hash, transient
 from qkernel.config import Params
 
 
@@ -23,7 +23,7 @@ def dd_dir(p: Params) -> Path:
     return Path(p.runs_dir) / f"dd-{p.data.name}-{key}"
 
 
-@task(cache_policy=CACHE, persist_result=True, retries=1)
+@task(cache_policy=CACHE, persist_result=True, retries=1, retry_condition_fn=transient)
 def distill(params: Params, label: str, data_path: str, code: str) -> dict[str, Any]:
     """Distill the training split for one model with the ``dd.method`` plugin."""
     from qkernel.methods.dd.stages import distill_stage
@@ -43,7 +43,7 @@ def distill(params: Params, label: str, data_path: str, code: str) -> dict[str, 
     return result
 
 
-@task(cache_policy=CACHE, persist_result=True, retries=1)
+@task(cache_policy=CACHE, persist_result=True, retries=1, retry_condition_fn=transient)
 def evaluate(params: Params, label: str, data_path: str, distilled: dict[str, str], code: str) -> dict[str, Any]:
     """Model ``label`` from fresh initialisations on each distilled set, random real subsets and the full set."""
     from qkernel.methods.dd.stages import evaluate_stage

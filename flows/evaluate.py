@@ -1,8 +1,10 @@
 """The ``evaluate_hardware`` flow: a trained KD student on a Google processor, as Prefect artifacts.
 
-One task calls :func:`qkernel.hardware.evaluate.evaluate_student`; the flow publishes its
-report (markdown) and the numbers (a table) as artifacts and writes them beside the
-student. Nothing is cached: a hardware run is a measurement, repeated on purpose.
+One task calls :func:`qkernel.hardware.evaluate.evaluate_student` (the QVM on the native
+kernel's noisy mode by default); it logs the compiled circuit and the calibration's fidelity
+estimate before any image runs, with a warning when the result is expected near chance.
+The flow publishes the report (markdown) and the numbers (a table) as artifacts and writes
+them beside the student. Nothing is cached: a hardware run is a measurement, repeated on purpose.
 Credentials never reach the flow's parameters, logs or artifacts: the Engine client reads
 Google's application-default credentials itself.
 """
@@ -30,7 +32,14 @@ def evaluate_on_processor(run_id: str, overrides: list[str], params_file: str | 
     p = load_params(params_file, overrides)
     run = load_run(run_id, p, overrides, mode=mode, seed=student_seed)
     log.info("student %s (parameters from %s)", run.student_dir, run.params_from)
-    result = evaluate_student(run, **options,
+    def compiled(info: dict[str, Any]) -> None:
+        c, f = info.get("compiled") or {}, info.get("fidelity")
+        log.info("compiled: depth %s, %s two-qubit gates, %s routing SWAPs; estimated circuit fidelity %s",
+                 c.get("depth"), c.get("two_qubit_gates"), c.get("swaps"), f"{f['fidelity']:.3g}" if f else "n/a")
+        if info.get("warning"):
+            log.warning(info["warning"])
+
+    result = evaluate_student(run, **options, on_compiled=compiled,
                               progress=lambda done, total: log.info("%d/%d test images evaluated", done, total))
     result["report"] = str(write_report(result, run.student_dir / "hardware"))
     log.info("exact %.3f, processor %.3f on %d images; %d jobs, %d shots", result["exact_accuracy"],
@@ -47,6 +56,7 @@ def result_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
         "processor_accuracy_%": round(100 * result["device_accuracy"], 2),
         "same_prediction_%": round(100 * result["agreement"], 2),
         "depth": c["depth"], "two_qubit_gates": c["two_qubit_gates"], "qubits": c["qubits"],
+        "estimated_fidelity": (result.get("fidelity_estimate") or {}).get("fidelity"),
         "jobs": e["jobs"], "circuits": e["circuits"], "total_shots": e["shots"],
         "wall_time_s": result["wall_time_s"],
     }]
@@ -59,10 +69,11 @@ def evaluate_hardware(
     project_id: str | None = None,
     shots: int = 1000,
     limit: int = 100,
-    batch_size: int = 100,
+    batch_size: int | None = None,
     gateset: str = "sqrt_iswap",
     readout_mitigation: bool = False,
     noise: bool = True,
+    method: str = "native",
     mode: str = "kd",
     student_seed: int | None = None,
     overrides: list[str] | None = None,
@@ -74,7 +85,7 @@ def evaluate_hardware(
         run_id: Run name under ``runs_dir`` (or unique prefix), run folder or student folder.
         processor: ``rainbow``/``weber`` on the QVM, or an Engine processor id.
         project_id: Google Cloud project; runs on Quantum Engine when given.
-        shots, limit, batch_size, gateset, readout_mitigation, noise: As ``qdistill evaluate``.
+        shots, limit, batch_size, gateset, readout_mitigation, noise, method: As ``qdistill evaluate``.
         mode, student_seed: Which student of the run.
         overrides, params_file: ``-S`` overrides and ``-p`` file (``runs_dir``; the parameters
             of runs saved without ``params.json``).
@@ -83,7 +94,8 @@ def evaluate_hardware(
         The evaluation (see :func:`qkernel.hardware.evaluate.evaluate_student`) and ``report``.
     """
     options = {"processor": processor, "project_id": project_id, "shots": shots, "limit": limit,
-               "batch_size": batch_size, "gateset": gateset, "readout_mitigation": readout_mitigation, "noise": noise}
+               "batch_size": batch_size, "gateset": gateset, "readout_mitigation": readout_mitigation, "noise": noise,
+               "method": method}
     result = evaluate_on_processor(run_id, list(overrides or []), params_file, options, mode, student_seed)
     key = artifacts._key(f"hardware-{processor}-{Path(result['student_dir']).parent.parent.name}")
     create_table_artifact(result_rows(result), key=key, description="Student accuracy on the processor vs exact")

@@ -19,7 +19,7 @@ from prefect import flow, get_run_logger, task
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import artifacts
-from flows.common import CACHE, CODE, check, prepare, resolve_params, short_hash
+from flows.common import CACHE, CODE, check, prepare, resolve_params, short_hash, transient
 from qkernel.config import Params
 
 
@@ -37,7 +37,7 @@ def run_dir(p: Params) -> Path:
     return Path(p.runs_dir) / f"kd-{p.data.name}-{s.n_qubits}q-{s.reducer}-{s.encoder}-{key}"
 
 
-@task(cache_policy=CACHE, persist_result=True, retries=1)
+@task(cache_policy=CACHE, persist_result=True, retries=1, retry_condition_fn=transient)
 def train_teacher(params: Params, data_path: str, code: str) -> dict[str, Any]:
     """Train the classical teacher (early stopping on validation) and cache its logits."""
     from qkernel.methods.kd import stages as kd
@@ -57,27 +57,32 @@ def fit_reducer(params: Params, data_path: str, code: str) -> str:
     return str(kd.reducer_stage(params, Path(data_path), run_dir(params) / "reducer.npz"))
 
 
-@task(cache_policy=CACHE, persist_result=True, retries=1)
-def train_student(
-    params: Params, mode: str, seed: int, data_path: str, teacher: dict[str, Any] | None, reducer_path: str,
-    code: str,
-) -> dict[str, Any]:
-    """Train one quantum student (``baseline`` or ``kd``), evaluate it once on test, save everything."""
+@task(cache_policy=CACHE, persist_result=True, retries=1, retry_condition_fn=transient)
+def train_students(
+    params: Params, mode: str, variant: str, seeds: list[int], data_path: str, teacher: dict[str, Any] | None,
+    reducer_path: str, code: str,
+) -> list[dict[str, Any]]:
+    """Train one kind of student — the quantum one or a classical control — as ``baseline`` or ``kd`` for each
+    seed (one traced model reused across them); score each once on test per selection rule."""
     from qkernel.methods.kd import stages as kd
 
     log = get_run_logger()
-    bar = artifacts.EpochProgress(f"{mode} seed {seed}", params.student.epochs)
+    bars: dict[str, artifacts.EpochProgress] = {}
 
-    def on_epoch(r: dict[str, float]) -> None:
-        bar.update(r)
-        log.info(f"{mode}/seed{seed} epoch %(epoch)d: loss %(loss).4f, val acc %(val_accuracy).4f", r)
+    def on_epoch(name: str, r: dict[str, float]) -> None:
+        bars.setdefault(name, artifacts.EpochProgress(name, params.student.epochs)).update(r)
+        log.info(f"{name} epoch %(epoch)d: loss %(loss).4f, val acc %(val_accuracy).4f", r)
 
-    out = run_dir(params) / "students" / f"{mode}-seed{seed}"
     logits = Path(teacher["logits"]) if teacher else None
-    metrics = kd.student_stage(params, mode, seed, Path(data_path), logits, Path(reducer_path), out, on_epoch=on_epoch)
-    bar.close()
-    log.info("%s seed %d: val %.4f, test %.4f", mode, seed, metrics["val_accuracy"], metrics["test_accuracy"])
-    return metrics
+    results = kd.students_stage(params, mode, variant, seeds, Path(data_path), logits, Path(reducer_path),
+                                run_dir(params) / "students", on_epoch=on_epoch)
+    for bar in bars.values():
+        bar.close()
+    for m in results:
+        log.info("%s: val %.4f, test %.4f (early stopping), %.4f (fixed budget)",
+                 kd.student_name(variant, mode, m["seed"]), m["val_accuracy"], m["test_accuracy"],
+                 m["test_accuracy_fixed"])
+    return results
 
 
 @task(cache_policy=CACHE, persist_result=True)
@@ -91,7 +96,11 @@ def report(params: Params, teacher: dict[str, Any] | None, results: list[dict[st
 def kd_pipeline(
     overrides: list[str] | None = None, params_file: str | None = None, params: Params | None = None,
 ) -> dict[str, Any]:
-    """Teacher → teacher logits → reducer → quantum students (baseline and KD) → report.
+    """Teacher → teacher logits → reducer → students → report.
+
+    Students: the quantum student and every classical control in ``kd.controls``, each in every
+    mode of ``kd.modes`` and for every seed of ``kd.seeds``, all with the same budget, optimiser,
+    schedule and selection rule. Baseline students are submitted first (they need no teacher).
 
     Args:
         overrides: ``key.sub=value`` parameter overrides (as ``-S`` on the CLI).
@@ -105,13 +114,45 @@ def kd_pipeline(
     data_path = prepare(p, CODE)
     teacher = train_teacher.submit(p, data_path, CODE) if "kd" in p.kd.modes else None
     reducer = fit_reducer.submit(p, data_path, CODE)
-    futures = [train_student.submit(p, mode, p.seed, data_path, teacher if mode == "kd" else None, reducer, CODE)
-               for mode in p.kd.modes]
-    students = [f.result() for f in futures]
+    variants = ("quantum", *p.kd.controls)
+    futures = [train_students.submit(p, mode, variant, list(p.kd.seeds), data_path,
+                                     teacher if mode == "kd" else None, reducer, CODE)
+               for mode, variant in itertools.product(p.kd.modes, variants)]
+    students = [m for f in futures for m in f.result()]
     teacher_result = teacher.result() if teacher is not None else None
     out = run_dir(p)
     report_path = report(p, teacher_result, students, str(out), CODE)
     return {"run_dir": str(out), "report": report_path, "teacher": teacher_result, "students": students}
+
+
+@task(cache_policy=CACHE, persist_result=True, retries=1, retry_condition_fn=transient)
+def tune_task(params: Params, data_path: str, teacher: dict[str, Any], reducer_path: str, code: str) -> dict[str, Any]:
+    """Optuna studies on validation: the learning rate (baseline), then T and α (KD); resumes a killed study."""
+    from qkernel.methods.kd.tuning import tune_stage
+
+    out = run_dir(params) / "tune"
+    chosen = tune_stage(params, Path(data_path), Path(teacher["logits"]), Path(reducer_path), out)
+    get_run_logger().info("tuned: learning rate %.3g, T %.3g, alpha %.3g (validation %.4f baseline, %.4f KD)",
+                          chosen["learning_rate"], chosen["temperature"], chosen["alpha"],
+                          chosen["baseline_val_accuracy"], chosen["kd_val_accuracy"])
+    return chosen
+
+
+@flow(name="kd-tune", log_prints=True)
+def kd_tune(
+    overrides: list[str] | None = None, params_file: str | None = None, params: Params | None = None,
+) -> dict[str, Any]:
+    """Teacher → reducer → Optuna studies of ``kd.tune`` on the validation split.
+
+    Returns:
+        The chosen ``learning_rate``, ``temperature``, ``alpha``, their validation accuracies, and
+        ``params_file``: a parameter file with them (and ``kd.tuned``) for ``--params``.
+    """
+    p = resolve_params(params, params_file, overrides, kd=True)
+    data_path = prepare(p, CODE)
+    teacher = train_teacher(p, data_path, CODE)
+    reducer = fit_reducer(p, data_path, CODE)
+    return tune_task(p, data_path, teacher, reducer, CODE)
 
 
 def _grid(p: Params) -> list[dict[str, Any]]:
@@ -184,10 +225,11 @@ def _ablation_inner(p: Params, configs: list[Params]) -> dict[str, Any]:
     for cfg in configs:
         name = cfg.data.name
         reducer = fit_reducer.submit(cfg, data_paths[name], CODE)
-        for mode, seed in itertools.product(p.ablation.modes, p.ablation.seeds):
+        for mode in p.ablation.modes:
             teacher = teachers[name] if mode == "kd" else None
-            futures.append(train_student.submit(cfg, mode, seed, data_paths[name], teacher, reducer, CODE))
-    results = [f.result() for f in futures]
+            futures.append(train_students.submit(cfg, mode, "quantum", list(p.ablation.seeds), data_paths[name],
+                                                 teacher, reducer, CODE))
+    results = [m for f in futures for m in f.result()]
     key = short_hash([c.student.model_dump(mode="json") for c in configs], p.ablation.model_dump(mode="json"), CODE)
     summary = artifacts.publish_ablation(results, Path(p.runs_dir) / f"ablation-{key}")
     return {"run_dir": str(summary.parent), "summary": str(summary), "runs": len(results)}

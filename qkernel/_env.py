@@ -1,11 +1,16 @@
 """Process environment that must be in place before TensorFlow, Prefect or DVC load.
 
-Imported first by :mod:`qkernel`; users never set these themselves.
+Imported first by :mod:`qkernel`; users never set these themselves. The command line also
+calls :func:`filter_native_logs` before TensorFlow loads, so its console stays calm.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import re
+import sys
+import threading
 
 #: Variables qdistill sets unless the user already chose a value.
 DEFAULTS: dict[str, str] = {
@@ -32,3 +37,49 @@ def apply() -> None:
     for key, value in DEFAULTS.items():
         os.environ.setdefault(key, value)
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
+
+
+#: Lines TensorFlow, XLA, absl and gRPC write to the C-level stderr although ``TF_CPP_MIN_LOG_LEVEL``
+#: asks for quiet: absl-format records (``E0000 00:00:…``), TF's own timestamped records, and
+#: the notices that precede them. Nothing qdistill or Python prints looks like these.
+NATIVE_NOISE = re.compile(
+    r"^(?:[IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w./-]+:\d+\]"
+    r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWE] (?:tensorflow|external)/"
+    r"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|To enable the following instructions: .*rebuild TensorFlow with the appropriate compiler flags)"
+)
+
+_filtering = False
+
+
+def filter_native_logs() -> bool:
+    """Drop TensorFlow/XLA/absl chatter from this process's (and its children's) C-level stderr.
+
+    File descriptor 2 is pointed at a pipe; a daemon thread copies every line that does not
+    match :data:`NATIVE_NOISE` to the original stderr. Python's ``sys.stderr`` writes to the
+    original stderr directly, so tracebacks and log records never wait on the thread. Child
+    processes inherit the filtered descriptor. Set ``QDISTILL_NATIVE_LOGS=1`` to keep everything.
+
+    Returns:
+        Whether the filter was installed now (``False`` if already installed or disabled).
+    """
+    global _filtering
+    if _filtering or os.environ.get("QDISTILL_NATIVE_LOGS") == "1":
+        return False
+    sys.stderr.flush()
+    original = os.dup(2)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    sys.stderr = io.TextIOWrapper(io.FileIO(os.dup(original), "w"), line_buffering=True,
+                                  encoding=sys.stderr.encoding or "utf-8", errors="backslashreplace")
+
+    def pump() -> None:
+        with io.FileIO(read_end, "r") as source, io.FileIO(original, "w", closefd=False) as sink:
+            for line in iter(source.readline, b""):
+                if not NATIVE_NOISE.match(line.decode("utf-8", "replace")):
+                    sink.write(line)
+
+    threading.Thread(target=pump, name="qdistill-native-log-filter", daemon=True).start()
+    _filtering = True
+    return True

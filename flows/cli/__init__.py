@@ -4,7 +4,9 @@
 * :mod:`flows.cli.data` — ``data list|show|prepare`` and ``plugins``;
 * :mod:`flows.cli.stages` — ``stage …``: single stages on fixed paths (what ``dvc.yaml`` runs);
 * :mod:`flows.cli.hardware` — ``evaluate`` (a trained student on a Google processor);
+* :mod:`flows.cli.transpile` — ``transpile`` (student designs scored for Google processors);
 * :mod:`flows.cli.bench` — ``bench`` (throughput against TFQ and PennyLane);
+* :mod:`flows.cli.tune` — ``tune`` (T, α and the learning rate on validation, with Optuna);
 * :mod:`flows.cli.output` — the result tables the commands print.
 
 Every command loads its parameters once (:func:`load`) and passes them on.
@@ -13,6 +15,7 @@ Every command loads its parameters once (:func:`load`) and passes them on.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -39,10 +42,24 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+#: Set by ``--debug``: qdistill's own errors are raised with their traceback instead of one line.
+DEBUG = False
+
+
 @app.callback()
-def _setup() -> None:
-    """Runs before every command (not for --help)."""
+def _setup(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's INFO log lines on the console.")]
+    = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")] = False,
+) -> None:
+    """Runs before every command (not for --help): TensorFlow threading, how much the console shows."""
+    global DEBUG
+    DEBUG = debug
     qkernel.configure_tensorflow()
+    # Prefect's console shows errors only (the CLI prints qdistill's own errors once, without a
+    # traceback); every record still reaches the Prefect UI and the run's log file. Set before
+    # Prefect configures its logging, i.e. before any flow module is imported.
+    os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "INFO" if verbose else "CRITICAL"
 
 ParamsOpt = Annotated[
     Path | None,
@@ -67,6 +84,8 @@ def friendly_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except QDistillError as exc:
+            if DEBUG:
+                raise
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
             raise typer.Exit(2) from None
 
@@ -85,9 +104,29 @@ def load(params: Path | None, overrides: list[str] | None, data_dir: Path | None
     return load_params(params, _overrides(overrides, data_dir))
 
 
-def main() -> None:  # pragma: no cover - console-script shim
+def log_file(p: Params, command: str) -> Path:
+    """Copy every Prefect log record of this process (flows, tasks, the server) to ``<runs_dir>/logs/``.
+
+    Returns:
+        The log file, ``<runs_dir>/logs/<command>-<UTC time>.log``.
+    """
+    import logging
+    import time
+
+    path = Path(p.runs_dir) / "logs" / f"{command}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    logging.getLogger("prefect").addHandler(handler)
+    return path
+
+
+def main() -> None:  # pragma: no cover - the console script
+    """``qdistill``: TensorFlow/XLA/absl chatter filtered out of the console, then the app."""
+    qkernel._env.filter_native_logs()
     app(prog_name="qdistill")
 
 
 # The command modules register their commands on the apps above.
-from flows.cli import bench, data, hardware, pipelines, stages  # noqa: E402,F401
+from flows.cli import bench, data, hardware, pipelines, stages, transpile, tune  # noqa: E402,F401

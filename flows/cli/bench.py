@@ -37,6 +37,8 @@ def bench(
     ] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Batch 256 only, fewer timed steps.")] = False,
     dd: Annotated[bool, typer.Option("--dd/--no-dd", help="Also time the DD outer step of quantum LeNet.")] = True,
+    qvm: Annotated[bool, typer.Option(
+        "--qvm/--no-qvm", help="Also time QVM evaluation: native noisy kernel vs Cirq density matrix vs qsim.")] = True,
 ) -> None:
     """Throughput of the student's quantum part (native vs TFQ vs PennyLane, qsim eval) and the DD outer step.
 
@@ -46,6 +48,10 @@ def bench(
     Then one dataset-distillation outer step of quantum LeNet (100 synthetic
     images, one inner step, real batch 256, second-order gradients), native
     vs the PennyLane reference with explicitly passed circuit weights.
+    Last, evaluation of the default student on the weber Quantum Virtual
+    Machine (1000 shots per image): the native noisy kernel against Cirq's
+    density-matrix simulator and qsim's trajectories on the same images
+    (8 and 4 qubits; --quick: 8 only; the references take ~1 min per image).
     PennyLane rows need the bench extra: pip install -e ".\\[bench]".
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -80,9 +86,28 @@ def bench(
         if dd_row["note"]:
             console.print(dd_row["note"])
         rows.append({"kind": "dd_outer_step", **dd_row})
-    for note in dict.fromkeys(r["note"] for r in rows if r["note"]):
+    if qvm:
+        rows += _qvm_rows(quick)
+    for note in dict.fromkeys(r["note"] for r in rows if r.get("note")):
         console.print(f"note: {note}", highlight=False, markup=False)
     if json_path is not None:
         console.print(f"wrote {atomic_write_json(json_path, rows)}")
 
 
+def _qvm_rows(quick: bool) -> list[dict[str, Any]]:
+    """Run :func:`benchmarks.qvm.run_qvm_benchmark` and print its table."""
+    from benchmarks.qvm import run_qvm_benchmark
+
+    with console.status("QVM evaluation") as status:
+        rows = run_qvm_benchmark(qubits=(8,) if quick else (8, 4), images=16 if quick else 64,
+                                 reference_images=1 if quick else 2, progress=status.update)
+    table = Table(title=f"QVM evaluation, weber, {rows[0]['shots']} shots per image (wall time)", title_justify="left")
+    for col in ("qubits", "method", "images", "setup s", "s/image", "1000 images", "× DM", "Δ⟨Z⟩/σ"):
+        table.add_column(col, justify="left" if col == "method" else "right", no_wrap=True)
+    for r in rows:
+        speedup = r["speedup_vs_density_matrix"]
+        table.add_row(str(r["n_qubits"]), r["method"], str(r["images"]), f"{r['setup_s']:.1f}",
+                      f"{r['per_image_s']:.3g}", f"{r['per_1000_images_s'] / 60:.1f} min",
+                      "—" if speedup is None else f"{speedup:.0f}", f"{r['max_z_gap_sigma']:.1f}")
+    console.print(table)
+    return rows

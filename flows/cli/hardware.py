@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -28,7 +28,11 @@ def evaluate_hardware_cmd(
     mitigate_readout: Annotated[bool, typer.Option(
         "--mitigate-readout", help="Measure readout errors (one extra job) and correct the estimates.")] = False,
     noise: Annotated[bool, typer.Option(help="QVM only: --no-noise samples the same compiled circuits noiselessly.")] = True,
-    batch_size: Annotated[int, typer.Option(min=1, help="Test images per job (one parameter sweep each).")] = 100,
+    method: Annotated[str, typer.Option(
+        help="QVM only: native (the native kernel's density matrices), density_matrix (Cirq) or qsim "
+             "(trajectories); the last two are slow references.")] = "native",
+    batch_size: Annotated[int | None, typer.Option(
+        min=1, help="Test images per job (one parameter sweep each); default 100 on the Engine, 16 on the QVM.")] = None,
     params: ParamsOpt = None,
     set_: SetOpt = None,
 ) -> None:
@@ -42,25 +46,28 @@ def evaluate_hardware_cmd(
     (calibration-based noise). With --project: Google Quantum Engine, with
     application-default credentials (gcloud auth application-default login).
 
-    Prints both accuracies, the compiled circuit's depth, two-qubit gates and
-    qubits, and the jobs, circuits and shots used; writes them to the student's
-    hardware/ folder. Runs trained before params.json was saved need the -p/-S
-    parameters of their training.
+    Before running, prints the compiled circuit's size and the fidelity the
+    processor's calibration predicts for it, with a warning when the result is
+    expected near chance. Then prints both accuracies and the jobs, circuits and
+    shots used; writes them to the student's hardware/ folder. Runs trained
+    before params.json was saved need the -p/-S parameters of their training.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
 
     from qkernel.hardware.evaluate import evaluate_student, load_run, write_report
 
     p = load(params, set_)
     student = load_run(run_id, p, set_ or [], mode=mode, seed=student_seed)
     console.print(f"student {student.student_dir} (parameters from {student.params_from})", highlight=False)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("ETA"), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task(f"compiling for {processor}", total=None)
         result = evaluate_student(
             student, backend_name=backend, processor=processor, project_id=project, shots=shots, limit=limit,
-            batch_size=batch_size,
-            gateset=gateset, readout_mitigation=mitigate_readout, noise=noise,
+            batch_size=batch_size, gateset=gateset, readout_mitigation=mitigate_readout, noise=noise,
+            method=method, on_compiled=lambda info: _before_running(info, bar, task),
             progress=lambda done, total: bar.update(task, description="images", completed=done, total=total),
         )
     c, e, sp = result["compiled"], result["executions"], result["state_preparation"]
@@ -71,6 +78,8 @@ def evaluate_hardware_cmd(
     table.add_row("same prediction", f"{100 * result['agreement']:.1f} %")
     table.add_row("compiled circuit", f"depth {c['depth']}, {c['two_qubit_gates']} 2-qubit gates ({result['gateset']}), "
                   f"{c['qubits']} qubits, {c['swaps']} routing SWAPs")
+    if result.get("fidelity_estimate"):
+        table.add_row("estimated circuit fidelity", f"{result['fidelity_estimate']['fidelity']:.3g} (from the calibration)")
     if sp:
         table.add_row("amplitude state preparation", f"logical depth {sp['logical']['depth']}, "
                       f"{sp['logical']['two_qubit_gates']} CNOTs; compiled depth {sp['compiled']['depth']}, "
@@ -82,3 +91,16 @@ def evaluate_hardware_cmd(
     console.print(f"report: {write_report(result, student.student_dir / 'hardware')}", highlight=False)
 
 
+def _before_running(info: dict, bar: Any, task: Any) -> None:
+    """Print the compiled circuit and the calibration's fidelity estimate (and its warning) before any image runs."""
+    c, f = info.get("compiled") or {}, info.get("fidelity")
+    console.print(f"compiled for {info['processor']}: depth {c.get('depth')}, {c.get('two_qubit_gates')} two-qubit "
+                  f"gates ({info['gateset']}), {c.get('one_qubit_gates')} one-qubit gates, {c.get('qubits')} qubits, "
+                  f"{c.get('swaps')} routing SWAPs", highlight=False)
+    if f:
+        parts = ", ".join(f"{k.replace('_', ' ')} {v:.3g}" for k, v in f["factors"].items())
+        console.print(f"estimated circuit fidelity (calibration): {f['fidelity']:.3g} ({parts})", highlight=False,
+                      markup=False)
+    if info.get("warning"):
+        console.print(f"[bold yellow]warning:[/] {info['warning']}", highlight=False)
+    bar.update(task, description="images", completed=0, total=info["images"])

@@ -54,24 +54,40 @@ def print_dd_results(result: dict) -> None:
 
 
 def print_kd_results(result: dict) -> None:
-    """Results table: ours beside the published accuracy, with parameter counts."""
-    from qkernel.methods.kd.report import results_rows
+    """KD vs baseline vs classical controls over seeds (equal budgets), beside the published accuracy,
+    with trainable-parameter counts and the paired KD − baseline difference with its 95 % CI."""
+    from qkernel.methods.kd.summary import format_gain, format_stats, kd_summary
+    from qkernel.published import kd_published_accuracy
 
     teacher = result.get("teacher")
     if teacher:
         console.print(f"teacher {teacher['model']}: {teacher['parameters']} parameters, "
                       f"test accuracy {100 * teacher['test_accuracy']:.2f} %")
-    rows = results_rows(result["students"])
-    first = rows[0] if rows else {"dataset": "", "qubits": ""}
-    table = Table(title=f"quantum students on {first['dataset']}, {first['qubits']} qubits (test accuracy)",
-                  title_justify="left")
-    for col in ("student", "mode", "test %", "published %", "quantum / classical params"):
+    students = result["students"]
+    summary = kd_summary(students)
+    first = students[0] if students else {"dataset": "", "n_qubits": "", "reducer": "", "encoder": "", "epochs_run": 0}
+    published = kd_published_accuracy(first["reducer"], first["encoder"], first["dataset"], first["n_qubits"])
+    n = len(summary["seeds"])
+    shown = "—" if published is None else f"{published:.1f} %"
+    table = Table(title=f"{first['reducer']}+{first['encoder']} students on {first['dataset']}, {first['n_qubits']} "
+                        f"qubits: test %, {n} seed{'s' * (n != 1)} × {first['epochs_run']} epochs each "
+                        f"(published KD student: {shown})", title_justify="left")
+    for col in ("student", "mode", "early stop", "fixed budget", "quantum / classical params"):
         table.add_column(col, justify="left" if col in ("student", "mode") else "right")
-    for r in rows:
-        published = "—" if r["published_%"] is None else f"{r['published_%']:.1f}"
-        table.add_row(f"{r['reducer']}+{r['encoder']}", r["mode"], f"{r['test_accuracy_%']:.2f}", published,
-                      f"{r['quantum_params']} / {r['classical_params']}")
+    for r in summary["rows"]:
+        table.add_row(r["variant"], r["mode"], format_stats(r.get("early_stopping")),
+                      format_stats(r.get("fixed_budget")), f"{r['quantum_params']} / {r['classical_params']}")
     console.print(table)
+    console.print("Equal budgets: every student trains the same epochs with the same optimiser and schedule; "
+                  "early stop = weights selected on validation, fixed budget = weights after the last epoch.",
+                  highlight=False)
+    for variant, gain in summary["kd_minus_baseline"].items():
+        console.print(f"KD − baseline, {variant} (paired over {n} seeds, 95 % CI): "
+                      f"{format_gain(gain.get('early_stopping'))} early stop, "
+                      f"{format_gain(gain.get('fixed_budget'))} fixed budget", highlight=False)
+    for label, gain in summary["quantum_minus_control"].items():
+        console.print(f"{label}: {format_gain(gain.get('early_stopping'))} early stop, "
+                      f"{format_gain(gain.get('fixed_budget'))} fixed budget", highlight=False)
     console.print(f"report: {result['report']}")
 
 

@@ -2,13 +2,43 @@
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from flows.cli import DataDirOpt, ParamsOpt, SetOpt, app, console, friendly_errors, load
+from flows.cli import DataDirOpt, ParamsOpt, SetOpt, app, console, friendly_errors, load, log_file
 from flows.cli.output import print_dd_results, print_kd_results
+from qkernel.config import Params
+
+
+@contextmanager
+def run_context(p: Params, command: str) -> Iterator[None]:
+    """Around a command's flows: the Prefect API (a temporary server that dies with the command if none is
+    set), a log file with every record, and no half-made ``runs_dir`` left behind by an early error."""
+    from flows.server import api_server
+
+    fresh = not Path(p.runs_dir).exists()
+    try:
+        with api_server():
+            path = log_file(p, command)
+            yield
+            console.print(f"full log: {path}", highlight=False)
+    except BaseException:
+        _remove_if_empty(Path(p.runs_dir), fresh)
+        raise
+
+
+def _remove_if_empty(runs_dir: Path, fresh: bool) -> None:
+    """Delete a ``runs_dir`` this command created if it holds nothing but bookkeeping (cache id, logs)."""
+    if not fresh or not runs_dir.is_dir():
+        return
+    bookkeeping = {".cache-id", "logs"}
+    if {entry.name for entry in runs_dir.iterdir()} <= bookkeeping:
+        shutil.rmtree(runs_dir, ignore_errors=True)
 
 
 @app.command()
@@ -32,9 +62,13 @@ def run(
 
     p = load(params, set_, data_dir)
     check(p, kd=True, dd=not skip_dd)  # fail fast on bad parameters, before a Prefect server starts
-    print_kd_results(kd_pipeline(params=p))
-    if not skip_dd:
-        print_dd_results(dd_pipeline(params=p))
+    with run_context(p, "run"):
+        console.print("knowledge distillation: teacher, then the baseline and KD students …", highlight=False)
+        print_kd_results(kd_pipeline(params=p))
+        if not skip_dd:
+            console.print(f"dataset distillation ({p.dd.method}): distilling, then training fresh models …",
+                          highlight=False)
+            print_dd_results(dd_pipeline(params=p))
 
 
 @app.command("dd")
@@ -46,7 +80,8 @@ def dd_cmd(params: ParamsOpt = None, set_: SetOpt = None, data_dir: DataDirOpt =
 
     p = load(params, set_, data_dir)
     check(p, dd=True)
-    print_dd_results(dd_pipeline(params=p))
+    with run_context(p, "dd"):
+        print_dd_results(dd_pipeline(params=p))
 
 
 @app.command()
@@ -58,7 +93,8 @@ def ablation(params: ParamsOpt = None, set_: SetOpt = None, dask: Annotated[
     from flows.kd import ablation as ablation_flow
 
     p = load(params, [*(set_ or []), *([f"ablation.dask_address={dask}"] if dask else [])])
-    result = ablation_flow(params=p)
+    with run_context(p, "ablation"):
+        result = ablation_flow(params=p)
     console.print(Path(result["summary"]).read_text())
     if "dd_summary" in result:
         console.print(Path(result["dd_summary"]).read_text())

@@ -43,16 +43,19 @@ def stage_students(
     out: PathOpt = Path("results/students"), teacher: PathOpt = Path("results/teacher"),
     params: ParamsOpt = None, set_: SetOpt = None,
 ) -> None:
-    """Fit the reducer and train every student mode in kd.modes; write them under OUT/<mode>-seed<seed>."""
+    """Fit the reducer and train the quantum student and every kd.controls model in each mode of kd.modes and
+    seed of kd.seeds; write them under OUT/<name> (kd.stages.student_name)."""
+    import itertools
+
     from qkernel.methods.kd import stages as kd
 
     p = load(params, set_)
     kd.check_params(p, _registry(p))
     reducer = kd.reducer_stage(p, _prepared(p), out / "reducer.npz")
-    for mode in p.kd.modes:
-        m = kd.student_stage(p, mode, p.seed, _prepared(p), teacher / "logits.npz", reducer,
-                             out / f"{mode}-seed{p.seed}")
-        console.print(f"{mode}: val {m['val_accuracy']:.4f}, test {m['test_accuracy']:.4f}")
+    for mode, variant in itertools.product(p.kd.modes, (kd.QUANTUM, *p.kd.controls)):
+        for m in kd.students_stage(p, mode, variant, p.kd.seeds, _prepared(p), teacher / "logits.npz", reducer, out):
+            console.print(f"{kd.student_name(variant, mode, m['seed'])}: val {m['val_accuracy']:.4f}, test "
+                          f"{m['test_accuracy']:.4f} (early stopping), {m['test_accuracy_fixed']:.4f} (fixed budget)")
 
 
 @stage_app.command("report")
@@ -62,11 +65,15 @@ def stage_report(
     students: PathOpt = Path("results/students"), params: ParamsOpt = None, set_: SetOpt = None,
 ) -> None:
     """Write OUT/metrics.json, OUT/plots/*.png and OUT/report.md from the teacher and student stages."""
+    import itertools
+
     from qkernel.methods.kd.report import write_kd_report
+    from qkernel.methods.kd.stages import QUANTUM, student_name
 
     p = load(params, set_)
     t = json.loads((teacher / "metrics.json").read_text()) if "kd" in p.kd.modes else None
-    results = [json.loads((students / f"{mode}-seed{p.seed}" / "metrics.json").read_text()) for mode in p.kd.modes]
+    results = [json.loads((students / student_name(v, mode, seed) / "metrics.json").read_text())
+               for mode, v, seed in itertools.product(p.kd.modes, (QUANTUM, *p.kd.controls), p.kd.seeds)]
     console.print(f"wrote {write_kd_report(p, t, results, out).report}")
 
 
