@@ -107,20 +107,23 @@ def publish_kd_report(p: Params, teacher: dict[str, Any] | None, results: list[d
 
 
 def publish_ablation(results: list[dict[str, Any]], out: Path) -> Path:
-    """Write the ablation summary (mean ± std over seeds); publish its table as an artifact in a run."""
+    """Write the ablation summary (mean ± std over seeds, orderings, figure); publish table, text and figure."""
     from qkernel.methods.kd.report import write_ablation_summary
 
     path, rows = write_ablation_summary(results, out)
     if _in_run():
         create_table_artifact(rows, key=_key(f"ablation-{out.name}"), description="ablation: mean ± std over seeds")
+        create_markdown_artifact(path.read_text().split("![")[0], key=_key(f"ablation-orderings-{out.name}"),
+                                 description="ablation summary and the KD paper's orderings checked")
+        _image(out / "ablation.png", f"ablation-figure-{out.name}", "the KD paper's Fig. 12: reducers × encoders")
     return path
 
 
-def publish_dd_report(p: Params, results: list[dict[str, Any]], out: Path, distilled_dir: Path | None = None) -> Path:
+def publish_dd_report(p: Params, results: list[dict[str, Any]], out: Path, distilled: dict[str, Path]) -> Path:
     """Write the DD report (:func:`qkernel.methods.dd.report.write_dd_report`); publish it as artifacts in a run."""
     from qkernel.methods.dd.report import accuracy_rows, cost_rows, cross_rows, write_dd_report
 
-    files = write_dd_report(p, results, out, distilled_dir)
+    files = write_dd_report(p, results, out, distilled)
     if _in_run():
         create_table_artifact(accuracy_rows(results), key=_key(f"dd-accuracy-{out.name}"),
                               description="test accuracy, fresh inits: distilled vs random real vs full set")

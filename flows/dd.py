@@ -13,17 +13,40 @@ from prefect import flow, get_run_logger, task
 from prefect.task_runners import ProcessPoolTaskRunner
 
 from flows import artifacts
-from flows.common import CACHE, CODE, configure_worker, prepare, resolve_params, short_hash, transient
+from prefect.cache_policies import TASK_SOURCE, CachePolicy
+
+from flows.common import CACHE, CODE, configure_worker, prepare, resolve_params, runs_dir_identity, short_hash, transient
 from qkernel.config import Params
 
 
 def dd_dir(p: Params) -> Path:
-    """``runs/dd-<dataset>-<hash>``: hashes everything that shapes the distilled sets."""
+    """``runs/dd-<dataset>-<hash>``: a run's evaluations and report; hashes everything that shapes them."""
     key = short_hash(p.data.model_dump(mode="json"), p.dd.model_dump(mode="json"), p.seed, CODE)
     return Path(p.runs_dir) / f"dd-{p.data.name}-{key}"
 
 
-@task(cache_policy=CACHE, persist_result=True, retries=1, retry_condition_fn=transient)
+def _distillation(p: Params, label: str) -> dict[str, Any]:
+    """Everything that shapes model ``label``'s distilled set — not how sets are evaluated."""
+    dd = p.dd.model_dump(mode="json", exclude={"eval", "models"})
+    spec = next(m for m in p.dd.models if m.label == label).model_dump(mode="json")
+    return {"data": p.data.model_dump(mode="json"), "dd": dd, "model": spec, "seed": p.seed}
+
+
+def distill_dir(p: Params, label: str) -> Path:
+    """``runs/dd-sets/<dataset>-<method>-<ipc>ipc-<hash>/<label>``: distilled sets are shared by every
+    evaluation of them (another protocol, the cross-architecture table) instead of distilled again."""
+    key = short_hash(_distillation(p, label), CODE)
+    return Path(p.runs_dir) / "dd-sets" / f"{p.data.name}-{p.dd.method}-{p.dd.images_per_class}ipc-{key}" / label
+
+
+def distillation_key(context: Any, inputs: dict[str, Any]) -> str:
+    """Cache key of a distill task: what shapes the set, the data file and the runs directory's identity."""
+    return short_hash(_distillation(inputs["params"], inputs["label"]), inputs["data_path"], inputs["code"],
+                      runs_dir_identity(context, inputs))
+
+
+@task(cache_policy=TASK_SOURCE + CachePolicy.from_cache_key_fn(distillation_key), persist_result=True, retries=1,
+      retry_condition_fn=transient)
 def distill(params: Params, label: str, data_path: str, code: str) -> dict[str, Any]:
     """Distill the training split for one model with the ``dd.method`` plugin."""
     from qkernel.methods.dd.stages import distill_stage
@@ -38,7 +61,7 @@ def distill(params: Params, label: str, data_path: str, code: str) -> dict[str, 
             log.info("%s outer step %d: %s", label, r["step"],
                      ", ".join(f"{k} {v:.4f}" for k, v in r.items() if k != "step"))
 
-    result = distill_stage(params, Path(data_path), label, dd_dir(params) / label, on_step=on_step)
+    result = distill_stage(params, Path(data_path), label, distill_dir(params, label), on_step=on_step)
     bar.close()
     return result
 
@@ -59,9 +82,9 @@ def evaluate(params: Params, label: str, data_path: str, distilled: dict[str, st
 
 
 @task(cache_policy=CACHE, persist_result=True)
-def report(params: Params, results: list[dict[str, Any]], data_path: str, code: str) -> str:
+def report(params: Params, results: list[dict[str, Any]], distilled: dict[str, str], code: str) -> str:
     """Image grids, learned-rate curves, accuracy and cost tables: files and Prefect artifacts."""
-    return str(artifacts.publish_dd_report(params, results, dd_dir(params)))
+    return str(artifacts.publish_dd_report(params, results, dd_dir(params), {k: Path(v) for k, v in distilled.items()}))
 
 
 @flow(name="dd-pipeline", task_runner=ProcessPoolTaskRunner(initializer=configure_worker), log_prints=True)
@@ -99,5 +122,5 @@ def dd_pipeline(
             evaluations[target.label] = evaluate.submit(
                 p, target.label, data_path, {s: paths[s] for s in sets_for(p, target.label)}, CODE)
     results = [evaluations[t.label].result() for t in targets(p)]
-    report_path = report(p, results, data_path, CODE)
-    return {"run_dir": str(dd_dir(p)), "report": report_path, "models": results}
+    report_path = report(p, results, paths, CODE)
+    return {"run_dir": str(dd_dir(p)), "report": report_path, "models": results, "distilled": paths}

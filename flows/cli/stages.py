@@ -121,6 +121,7 @@ def stage_dd_report(
     from qkernel.methods.dd.stages import targets
 
     results = [json.loads((evaluated / spec.label / "metrics.json").read_text()) for spec in targets(p)]
-    console.print(f"wrote {write_dd_report(p, results, out, distilled_dir=distilled).report}")
+    sets = {spec.label: distilled / spec.label / "distilled.npz" for spec in p.dd.models}
+    console.print(f"wrote {write_dd_report(p, results, out, sets).report}")
 
 

@@ -34,8 +34,8 @@ def test_dd_pipeline_writes_distilled_sets_report_and_artifacts_then_hits_cache(
     assert cost["distilled"]["simulation_executions"] == 60  # 2 per class x 10 classes x 3 protocol epochs
     assert cost["full"]["simulation_executions"] == 180  # 180 training images x 1 epoch
     assert by_label["qlenet"]["protocol"].startswith("SGD lr 0.01")
-    assert len(np.load(run / "qlenet" / "distilled.npz")["learning_rates"]) == 2  # 2 steps x 1 epoch
-    with_distilled = np.load(run / "qlenet" / "distilled.npz")
+    assert len(np.load(result["distilled"]["qlenet"])["learning_rates"]) == 2  # 2 steps x 1 epoch
+    with_distilled = np.load(result["distilled"]["qlenet"])
     assert with_distilled["images"].shape == (20, 28, 28) and with_distilled["labels"].tolist() == sorted([*range(10)] * 2)
     report = (run / "report.md").read_text()
     assert "Quantum cost of training" in report and "91.9" in report and "94.0" in report
@@ -46,6 +46,12 @@ def test_dd_pipeline_writes_distilled_sets_report_and_artifacts_then_hits_cache(
 
     again = dd_pipeline(overrides=overrides, return_state=True)
     assert again.result()["models"] == result["models"]
+
+    # Another protocol evaluates the same distilled sets: nothing is distilled again.
+    other = dd_pipeline(overrides=[*overrides, "dd.eval.epochs=2"], return_state=True)
+    assert other.result()["distilled"] == result["distilled"]
+    states = task_states(other.state_details.flow_run_id)
+    assert all(s == "Cached" for s in states["distill"]) and "Cached" not in states["evaluate"], states
     states = task_states(again.state_details.flow_run_id)
     work = [s for key, ss in states.items() if key.startswith(("distill", "evaluate")) for s in ss]
     assert work and all(s == "Cached" for s in work), states

@@ -6,7 +6,7 @@ publishes what it writes as Prefect artifacts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,10 +194,11 @@ def _write_markdown(
 
 
 @stage("dd-report")
-def write_dd_report(p: Params, results: list[dict[str, Any]], out: Path, distilled_dir: Path | None = None) -> DDReport:
+def write_dd_report(p: Params, results: list[dict[str, Any]], out: Path, distilled: Mapping[str, Path]) -> DDReport:
     """Image grids, learned rates, outer loss, accuracy and cost tables, ``metrics.json`` and ``report.md``.
 
-    Distilled sets are read from ``<distilled_dir>/<label>/distilled.npz`` (default ``out``).
+    Args:
+        distilled: The ``distilled.npz`` of every ``dd.models`` label.
     """
     from qkernel.methods.dd.stages import load_distilled
     from qkernel.methods.kd.report import class_names
@@ -206,7 +207,7 @@ def write_dd_report(p: Params, results: list[dict[str, Any]], out: Path, distill
     plots = out / "plots"
     grids, rates, histories, steps = [], {}, {}, 1
     for spec in p.dd.models:
-        d = load_distilled(Path(distilled_dir or out) / spec.label / "distilled.npz")
+        d = load_distilled(Path(distilled[spec.label]))
         grids.append(plot_image_grid(d.images, d.labels, names, f"distilled for {spec.label} ({d.method})",
                                      plots / f"images_{spec.label}.png"))
         if len(d.learning_rates):
