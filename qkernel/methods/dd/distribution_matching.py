@@ -27,7 +27,9 @@ import tensorflow as tf
 
 from qkernel.errors import ConfigError
 from qkernel.methods.dd.augment import augment, parse_strategy
-from qkernel.methods.dd.synthetic import Distilled, DistillTask, init_pool, initial_images, load_state
+from qkernel.methods.dd.synthetic import (
+    Distilled, DistillTask, init_pool, initial_images, load_state, record_step, sample_by_class,
+)
 from qkernel.schema import PositiveFloat, PositiveInt, Strict
 
 __all__ = ["METHOD", "DistributionMatchingOptions", "distill", "embedder"]
@@ -44,8 +46,8 @@ class DistributionMatchingOptions(Strict):
         optimizer: ``sgd`` (momentum 0.5, as published) or ``adam``.
         init_pool: Fresh initialisations drawn from, one per step.
         augment: Siamese augmentation (comma-separated transforms, or ``none``).
-        layers: Layers whose outputs form the embedding (concatenated); empty: the input of
-            the model's last layer.
+        layers: Layers whose outputs form the embedding (concatenated), of those the model has
+            (one list serves quantum LeNet and LeNet); none of them: the input of its last layer.
     """
 
     lr: PositiveFloat
@@ -56,18 +58,16 @@ class DistributionMatchingOptions(Strict):
 
 
 def embedder(model: tf.keras.Model, layers: Sequence[str] = ()) -> tf.keras.Model:
-    """A model sharing ``model``'s weights that returns its embedding ``(B, D)``.
+    """A model sharing ``model``'s weights that returns its embedding ``(B, D)``: the outputs of the
+    ``layers`` it has, concatenated, or the input of its last layer.
 
     Raises:
-        ConfigError: if ``model`` is not a functional Keras model or a layer name is unknown.
+        ConfigError: if ``model`` is not a functional Keras model.
     """
     if not getattr(model, "_is_graph_network", False):
         raise ConfigError(f"distribution matching needs a functional Keras model; {model.name!r} is subclassed")
-    try:
-        outputs = [model.get_layer(name).output for name in layers] or [model.layers[-1].input]
-    except ValueError as exc:
-        known = ", ".join(layer.name for layer in model.layers)
-        raise ConfigError(f"{METHOD}: {exc}; layers of {model.name!r}: {known}") from None
+    names = {layer.name for layer in model.layers}
+    outputs = [model.get_layer(name).output for name in layers if name in names] or [model.layers[-1].input]
     flat = [tf.keras.layers.Flatten()(o) if len(o.shape) > 2 else o for o in outputs]
     return tf.keras.Model(model.inputs, flat[0] if len(flat) == 1 else tf.keras.layers.Concatenate()(flat))
 
@@ -100,7 +100,6 @@ def distill(
     optimizer = (tf.keras.optimizers.SGD(options.lr, momentum=0.5) if options.optimizer == "sgd"
                  else tf.keras.optimizers.Adam(options.lr))
     per_class = max(1, task.real_batch // c)
-    by_class = [np.flatnonzero(task.y_train == k) for k in range(c)]
     real_labels = tf.constant(np.repeat(np.arange(c), per_class), tf.int32)
     n_real = c * per_class
 
@@ -117,15 +116,11 @@ def distill(
         return loss
 
     rng = np.random.default_rng([seed, 2])
-    history = []
+    history: list[dict[str, float]] = []
     for k in range(1, task.outer_steps + 1):
         load_state(model, pool[int(rng.integers(len(pool)))])
-        idx = np.concatenate([rng.choice(ix, per_class, replace=len(ix) < per_class) for ix in by_class])
+        idx = sample_by_class(task.y_train, c, per_class, rng)
         loss = float(step(tf.convert_to_tensor(task.x_train[idx]), tf.constant([seed, k], tf.int32)))
-        if not np.isfinite(loss):
-            raise ConfigError(f"{METHOD} diverged at step {k} (loss {loss}); lower dd.methods.{METHOD}.lr")
-        history.append({"step": k, "loss": loss})
-        if on_step is not None:
-            on_step(history[-1])
+        record_step(history, k, loss, METHOD, "lr", on_step)
     return Distilled(images.numpy(), labels0, np.zeros(0, np.float32), history, best_step=task.outer_steps,
                      steps=1, known_init=None, method=METHOD)

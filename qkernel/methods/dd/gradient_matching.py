@@ -26,9 +26,10 @@ from typing import Literal
 import numpy as np
 import tensorflow as tf
 
-from qkernel.errors import ConfigError
 from qkernel.methods.dd.augment import augment, parse_strategy
-from qkernel.methods.dd.synthetic import Distilled, DistillTask, init_pool, initial_images, load_state
+from qkernel.methods.dd.synthetic import (
+    Distilled, DistillTask, init_pool, initial_images, load_state, record_step, sample_by_class,
+)
 from qkernel.nn.training import reset_optimizer
 from qkernel.schema import PositiveFloat, PositiveInt, Strict
 
@@ -115,7 +116,6 @@ def distill(
     net_opt = tf.keras.optimizers.SGD(options.net_lr)
     net_opt.build(model.trainable_variables)
     per_class = max(1, task.real_batch // c)
-    by_class = [np.flatnonzero(task.y_train == k) for k in range(c)]
     one_group = tf.zeros([per_class + ipc], tf.int32)
 
     @tf.function
@@ -145,24 +145,19 @@ def distill(
         return loss
 
     rng = np.random.default_rng([seed, 2])
-    history = []
+    history: list[dict[str, float]] = []
     for step in range(1, task.outer_steps + 1):
         load_state(model, pool[int(rng.integers(len(pool)))])
         reset_optimizer(net_opt)
         distances = []
         for ol in range(options.outer_loop):
-            idx = np.concatenate([rng.choice(ix, per_class, replace=len(ix) < per_class) for ix in by_class])
+            idx = sample_by_class(task.y_train, c, per_class, rng)
             distances.append(float(match(tf.convert_to_tensor(task.x_train[idx]),
                                          tf.constant([seed, 1000 * step + ol], tf.int32))))
             if ol == options.outer_loop - 1:
                 break
             for il in range(options.inner_loop):
                 net_step(tf.constant([seed + 1, 100_000 * step + 1000 * ol + il], tf.int32))
-        loss = float(np.mean(distances)) / c
-        if not np.isfinite(loss):
-            raise ConfigError(f"{METHOD} diverged at step {step} (distance {loss}); lower dd.methods.{METHOD}.lr")
-        history.append({"step": step, "loss": loss})
-        if on_step is not None:
-            on_step(history[-1])
+        record_step(history, step, float(np.mean(distances)) / c, METHOD, "lr", on_step)
     return Distilled(images.numpy(), labels0, np.zeros(0, np.float32), history, best_step=task.outer_steps,
                      steps=1, known_init=None, method=METHOD)

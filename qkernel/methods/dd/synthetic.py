@@ -27,6 +27,8 @@ __all__ = [
     "initial_state",
     "load_state",
     "random_real_subset",
+    "record_step",
+    "sample_by_class",
 ]
 
 #: ``factory(seed) -> built model``: a fresh initialisation of the model being distilled for.
@@ -153,3 +155,23 @@ def random_real_subset(
             raise ConfigError(f"class {c} has {len(idx)} training images; {per_class} per class were requested")
         picks.append(rng.choice(idx, per_class, replace=False))
     return x[np.concatenate(picks)].astype(np.float32)
+
+
+def sample_by_class(y: np.ndarray, num_classes: int, per_class: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of ``per_class`` random images of each class, class-major (a real batch for matching)."""
+    return np.concatenate([rng.choice(ix, per_class, replace=len(ix) < per_class)
+                           for ix in (np.flatnonzero(y == k) for k in range(num_classes))])
+
+
+def record_step(history: list[dict[str, float]], step: int, loss: float, method: str, knob: str,
+                on_step: Callable[[dict[str, float]], None] | None) -> None:
+    """Append ``{"step", "loss"}`` to ``history`` and report it.
+
+    Raises:
+        ConfigError: if the loss is not finite, naming the method option to lower (``knob``).
+    """
+    if not np.isfinite(loss):
+        raise ConfigError(f"{method} diverged at step {step} (loss {loss}); lower dd.methods.{method}.{knob}")
+    history.append({"step": step, "loss": loss})
+    if on_step is not None:
+        on_step(history[-1])
