@@ -123,20 +123,29 @@ class AmplitudeEncoder(_EncoderBase):
     :mod:`qkernel.sim.stateprep` (``2**n − 1`` RY and ``2**n − 2`` CNOT gates), whose angles
     :meth:`symbol_values` computes differentiably. Amplitudes are real, as the features are.
 
-    All-zero rows cannot be normalised and raise :class:`qkernel.errors.InputError`.
-    The normalisation adds no epsilon; gradients of nonzero rows are finite.
+    An all-zero row has no direction to normalise. Policy (option ``zero_rows``): ``uniform``
+    (default) encodes it as the uniform superposition ``|+…+⟩`` — a fixed reducer such as a
+    4×4 centre crop or 4×4 average pooling gives all-zero features for some blank-centred
+    digits, and those images still train and are still scored; ``error`` raises
+    :class:`qkernel.errors.InputError` naming the rows. The normalisation adds no epsilon;
+    gradients of nonzero rows are finite (an all-zero row's are zero).
 
     Options:
-        validate: Check for non-finite values and all-zero rows (default ``True``).
+        validate: Check for non-finite values (and, with ``zero_rows: error``, all-zero rows).
+        zero_rows: ``uniform`` or ``error`` (see above).
     """
 
     name = "amplitude"
     symbol_prefix = "amp"
     loads_state = True
+    option_defaults: ClassVar[Mapping[str, Any]] = {"validate": True, "zero_rows": "uniform"}
 
     def __init__(self, n_qubits: int, **options: Any) -> None:
         super().__init__(n_qubits, **options)
         self.n_features = 2**self.n_qubits
+        self.zero_rows = self.options["zero_rows"]
+        if self.zero_rows not in ("uniform", "error"):
+            raise ConfigError(f"{self.name} encoder: option zero_rows must be 'uniform' or 'error'; got {self.zero_rows!r}")
 
     def _n_symbols(self) -> int:
         return stateprep.n_angles(self.n_qubits)
@@ -151,6 +160,9 @@ class AmplitudeEncoder(_EncoderBase):
 
     def _nonzero_features(self, features: Any) -> tf.Tensor:
         x = self._features(features)
+        if self.zero_rows == "uniform":  # the stated policy: an all-zero row becomes |+…+⟩
+            zero = tf.reduce_max(tf.abs(x), axis=1, keepdims=True) == 0
+            return tf.where(zero, tf.ones_like(x), x)
         if not self.validate:
             return x
         peak = tf.reduce_max(tf.abs(x), axis=1)

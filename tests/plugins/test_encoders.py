@@ -105,8 +105,27 @@ def test_amplitude_state_and_circuit(n: int) -> None:
     assert encoder.resources().two_qubit_gates == 2**n - 2
 
 
-def test_amplitude_rejects_zero_and_nonfinite_rows() -> None:
+def test_amplitude_encodes_all_zero_rows_as_the_uniform_state_by_policy() -> None:
     encoder = AmplitudeEncoder(2)
+    x = np.ones((3, 4), np.float32) * np.array([[1], [0], [2]], np.float32)
+    x[0, 0] = 3.0
+    state = encoder.state(x).numpy()
+    np.testing.assert_allclose(state[1], 0.5)  # |++>: every amplitude 1/2
+    np.testing.assert_allclose(state[2], 0.5)
+    np.testing.assert_allclose(np.linalg.norm(state, axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(_final_state(encoder, x)[1].real, 0.5, atol=1e-6)  # the template agrees
+    features = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(features)
+        total = tf.reduce_sum(encoder.state(features) * tf.constant([1.0, -1.0, 2.0, 0.5]))
+    grad = tape.gradient(total, features).numpy()
+    assert np.all(np.isfinite(grad)) and np.all(grad[1] == 0) and np.any(grad[0] != 0)
+    with pytest.raises(ConfigError, match="zero_rows must be 'uniform' or 'error'; got 'skip'"):
+        AmplitudeEncoder(2, zero_rows="skip")
+
+
+def test_amplitude_rejects_zero_rows_when_asked_and_nonfinite_rows() -> None:
+    encoder = AmplitudeEncoder(2, zero_rows="error")
     x = np.ones((5, 4), np.float32)
     x[[1, 3]] = 0.0
     for method in (encoder.state, encoder.symbol_values):
@@ -119,7 +138,8 @@ def test_amplitude_rejects_zero_and_nonfinite_rows() -> None:
     graph = tf.function(encoder.symbol_values)
     with pytest.raises(tf.errors.InvalidArgumentError, match="nonzero L2 norm"):
         graph(tf.zeros([2, 4]))
-    assert AmplitudeEncoder(2, validate=False).state(tf.zeros([1, 4])).numpy().tolist() == [[0, 0, 0, 0]]
+    assert AmplitudeEncoder(2, validate=False, zero_rows="error").state(tf.zeros([1, 4])).numpy().tolist() == [
+        [0, 0, 0, 0]]
 
 
 def test_dynamic_width_checked_when_graph_runs() -> None:
