@@ -5,14 +5,36 @@ from __future__ import annotations
 from pathlib import Path
 
 from qkernel.config import Params
+from qkernel.errors import ConfigError, QDistillError
+from qkernel.plugin.contracts import DatasetSource
 from qkernel.data.prepare import SPLITS, PreparedDataset, load_prepared, prepare, save_prepared
 from qkernel.plugin.lifecycle import stage
 from qkernel.plugin.registry import Registry, get_registry
 
 __all__ = [
-    "SPLITS", "PreparedDataset", "load_dataset", "load_prepared", "prepare", "prepare_stage", "prepared_path",
-    "save_prepared",
+    "SPLITS", "PreparedDataset", "check_data", "load_dataset", "load_prepared", "prepare", "prepare_stage",
+    "prepared_path", "save_prepared",
 ]
+
+
+def check_data(params: Params, registry: Registry | None = None) -> DatasetSource:
+    """The configured dataset's plugin, checked against ``data`` before any work (no files are read).
+
+    Raises:
+        ConfigError: an unknown dataset (``data.name``, listing the registered ones) or a class
+            subset naming classes the dataset does not have (``data.classes``).
+    """
+    registry = registry or get_registry(params.plugins.paths)
+    try:
+        source = registry.create("dataset", params.data.name)
+    except QDistillError as exc:
+        raise ConfigError(f"data.name: {exc}") from exc
+    n = len(source.class_names)
+    missing = [c for c in params.data.classes or () if c >= n]
+    if missing:
+        raise ConfigError(f"data.classes: {params.data.name} has classes 0–{n - 1}; "
+                          f"{', '.join(map(str, missing))} {'does' if len(missing) == 1 else 'do'} not exist")
+    return source
 
 
 def load_dataset(params: Params, registry: Registry | None = None) -> PreparedDataset:

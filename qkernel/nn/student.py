@@ -62,15 +62,10 @@ def build_parts(sp: StudentParams | StudentDesign, registry: Registry, image_sha
         ConfigError: if a plugin name is unknown, the backend cannot train, the readout is
             unknown, or the reducer cannot make the encoder's features from these images.
     """
-    try:
-        encoder = registry.create("encoder", sp.encoder, n_qubits=sp.n_qubits, **sp.encoder_options)
-        ansatz = registry.create("ansatz", sp.ansatz, n_qubits=sp.n_qubits, depth=sp.depth, **sp.ansatz_options)
-        reducer = registry.create("reducer", sp.reducer, n_features=encoder.n_features, **sp.reducer_options)
-        backend = registry.create("backend", sp.backend, **sp.backend_options)
-    except QDistillError as exc:
-        raise ConfigError(f"student: {exc}") from exc
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"student: {exc}") from exc
+    encoder = _create(registry, "encoder", sp.encoder, sp.encoder_options, n_qubits=sp.n_qubits)
+    ansatz = _create(registry, "ansatz", sp.ansatz, sp.ansatz_options, n_qubits=sp.n_qubits, depth=sp.depth)
+    reducer = _create(registry, "reducer", sp.reducer, sp.reducer_options, n_features=encoder.n_features)
+    backend = _create(registry, "backend", sp.backend, sp.backend_options)
     if not backend.differentiable:
         raise ConfigError(f"student.backend {sp.backend!r} cannot compute gradients; train with native or tfq")
     try:
@@ -80,6 +75,17 @@ def build_parts(sp: StudentParams | StudentDesign, registry: Registry, image_sha
                           f"features: {exc}") from exc
     readout_observables(sp.readout, sp.n_qubits)
     return StudentParts(reducer, encoder, ansatz, backend, sp.readout)
+
+
+def _create(registry: Registry, kind: str, name: str, options: dict[str, Any], **design: Any) -> Any:
+    """``registry.create`` with errors naming the parameter: ``student.<kind>`` or ``student.<kind>_options``."""
+    try:
+        return registry.create(kind, name, **design, **options)
+    except QDistillError as exc:
+        known = name in registry.names(kind)
+        raise ConfigError(f"student.{kind}{'_options' if known else ''}: {exc}") from exc
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"student.{kind}_options: {kind} {name!r}: {exc}") from exc
 
 
 class QuantumStudent(tf.keras.Model):

@@ -160,8 +160,20 @@ class Registry:
         return plugins[name]
 
     def create(self, kind: str, name: str, /, **kwargs: Any) -> Any:
-        """Build the plugin ``name`` of ``kind`` by calling its factory with ``kwargs``."""
-        return self.get(kind, name).factory(**kwargs)
+        """Build the plugin ``name`` of ``kind`` by calling its factory with ``kwargs``.
+
+        Raises:
+            PluginError: for an unknown name (listing the registered ones), or options the
+                factory does not take (listing the ones it does).
+        """
+        factory = self.get(kind, name).factory
+        try:
+            return factory(**kwargs)
+        except TypeError as exc:
+            if "unexpected keyword argument" not in str(exc):
+                raise
+            raise PluginError(f"{kind} {name!r} does not take {_unexpected(exc)}; it takes: "
+                              f"{', '.join(accepted_options(factory)) or 'no options'}") from None
 
     def all(self) -> list[PluginInfo]:
         """Every registered factory, ordered by kind then name."""
@@ -171,6 +183,24 @@ class Registry:
         if kind not in self._plugins:
             raise PluginError(f"unknown plugin kind {kind!r}; expected one of {', '.join(KINDS)}")
         return self._plugins[kind]
+
+
+def accepted_options(factory: Any) -> list[str]:
+    """The keyword options a factory takes (its signature, or a class's ``option_defaults``)."""
+    import inspect
+
+    target = factory.__new__ if isinstance(factory, type) and factory.__new__ is not object.__new__ else factory
+    try:
+        parameters = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):  # builtins without a signature
+        return []
+    named = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "cls"]
+    return sorted({*named, *getattr(factory, "option_defaults", {})} - {"self"})
+
+
+def _unexpected(exc: TypeError) -> str:
+    text = str(exc)
+    return text[text.index("unexpected keyword argument") + len("unexpected keyword argument "):]
 
 
 def _as_info(item: Any, origin: str, hook_name: str) -> PluginInfo:

@@ -21,8 +21,8 @@ from qkernel.published import COMPARABLE, DD_ACCURACY
 from qkernel.reporting import markdown_table, plt, save_figure
 
 __all__ = [
-    "DDReport", "accuracy_rows", "cost_rows", "cross_rows", "method_label", "paired_gain", "plot_image_grid",
-    "plot_learning_rates", "plot_outer_loss", "write_dd_report",
+    "DDReport", "accuracy_rows", "cost_rows", "cross_rows", "flat_metrics", "method_label", "paired_gain",
+    "plot_image_grid", "plot_learning_rates", "plot_outer_loss", "write_dd_report",
 ]
 
 
@@ -136,6 +136,24 @@ def accuracy_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def flat_metrics(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Scalars per model for ``dvc metrics``/``dvc exp show`` (which do not look inside lists):
+    ``dd.<model>.fresh.mean``, ``…random_real.mean``, ``…full.mean``, ``…gain``, ``…known_init``."""
+    out: dict[str, Any] = {}
+    for r in results:
+        if r.get("distilled") is None:
+            continue
+        gain = paired_gain(r["distilled"], r["random_real"])
+        out[r["label"]] = {
+            "fresh": {k: r["distilled"][k] for k in ("mean", "std")},
+            "random_real": {k: r["random_real"][k] for k in ("mean", "std")},
+            "full": {"mean": r["full"]["mean"]},
+            "gain": None if gain is None else round(gain["mean"], 3),
+            "known_init": (r.get("known_init") or {}).get("mean"),
+        }
+    return out
+
+
 def cross_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The cross-architecture table: a row per distilled set, a column per model trained on it (fresh inits),
     and a last row with each model's random real subsets for reference."""
@@ -168,7 +186,7 @@ def _write_markdown(
     out: Path, *, title: str, results: Sequence[dict[str, Any]], settings: dict[str, Any], images: Sequence[str],
 ) -> Path:
     """``metrics.json`` (all numbers) and ``report.md`` (tables, settings, plots) under ``out``."""
-    atomic_write_json(out / "metrics.json", {"settings": settings, "models": list(results)})
+    atomic_write_json(out / "metrics.json", {"dd": flat_metrics(results), "settings": settings, "models": list(results)})
     parts = [f"# {title}\n", "## Test accuracy (%): fresh initialisations, one protocol\n",
              markdown_table(accuracy_rows(results)),
              f"\nEvery number trains **fresh initialisations** (never seen while distilling) under one protocol: "

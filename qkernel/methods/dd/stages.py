@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from qkernel.config import Params
-from qkernel.data import load_prepared
+from qkernel.data import check_data, load_prepared
 from qkernel.errors import ConfigError, QDistillError
 from qkernel.io import atomic_save_npz, atomic_write_json, read_npz
 from qkernel.methods.dd.augment import parse_strategy
@@ -90,10 +90,7 @@ def check_dd(params: Params, registry: Registry | None = None) -> None:
     from qkernel.nn.functional import FunctionalModel
 
     registry = registry or get_registry(params.plugins.paths)
-    try:
-        source = registry.create("dataset", params.data.name)
-    except QDistillError as exc:
-        raise ConfigError(f"data.name: {exc}") from exc
+    source = check_data(params, registry)
     num_classes = len(params.data.classes or source.class_names)
     build_method(params, registry).check(params.dd.images_per_class, num_classes)
     try:
