@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from typing import Any
+
+from prefect.runner import Runner
+from rich.console import Console
 
 from qkernel.config import Params
 
@@ -24,8 +29,32 @@ def build_deployments(p: Params, overrides: list[str] | None = None) -> list[Any
     ]
 
 
+class _Runner(Runner):
+    """Prefect's runner, leaving SIGTERM to the command's handler (:func:`flows.server.stop_on_signals`).
+
+    Prefect's own handler calls the asynchronous ``stop()`` without awaiting it and exits 0; the
+    command's unwinds the runner as Ctrl-C does (it pauses the schedules it served) and bounds
+    how long that takes.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._command_sigterm = signal.getsignal(signal.SIGTERM)
+
+    def handle_sigterm(self, *args: Any, **kwargs: Any) -> None:
+        """Hand SIGTERM to the handler that was in place when the runner was made."""
+        if callable(self._command_sigterm):
+            self._command_sigterm(*args)
+        else:
+            super().handle_sigterm(*args, **kwargs)
+
+
 def serve(p: Params, overrides: list[str] | None = None) -> None:
     """Register the deployments with the Prefect API and run them as they are scheduled (blocks)."""
-    from prefect import serve as prefect_serve
-
-    prefect_serve(*build_deployments(p, overrides), print_starting_message=True)
+    runner = _Runner()
+    deployments = build_deployments(p, overrides)
+    for deployment in deployments:
+        runner.add_deployment(deployment)
+    names = ", ".join(f"{d.flow_name}/{d.name}" for d in deployments)
+    Console().print(f"serving {names} (run one with `prefect deployment run NAME`; Ctrl-C stops)", highlight=False)
+    asyncio.run(runner.start())

@@ -12,6 +12,7 @@ after a kill) resumes where it stopped.
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,21 @@ def teacher_dir(p: Params) -> Path:
     """Teachers depend only on data, teacher options and seed: shared by every student using them."""
     key = short_hash(p.data.model_dump(mode="json"), p.teacher.model_dump(mode="json"), p.seed, CODE)
     return Path(p.runs_dir) / "teachers" / f"{p.data.name}-{p.teacher.model}-{key}"
+
+
+def resume_points(p: Params) -> list[str]:
+    """One line per training a rerun of ``p`` will resume: a checkpoint without the finished metrics beside it."""
+    lines = []
+    for root in (teacher_dir(p), run_dir(p)):
+        for marker in sorted(root.glob("**/checkpoints/**/checkpoint")):
+            owner = next(parent for parent in marker.parents if parent.name == "checkpoints").parent
+            if (owner / "metrics.json").is_file():
+                continue
+            history = marker.with_name("history.json")
+            epochs = len(json.loads(history.read_text())) if history.is_file() else 0
+            lines.append(f"resuming {owner.relative_to(p.runs_dir)} from its checkpoint after epoch {epochs} "
+                         f"({marker.parent})")
+    return lines
 
 
 def run_dir(p: Params) -> Path:

@@ -84,19 +84,24 @@ class LogitMean(tf.keras.Model):
 
 
 class Ensemble:
-    """Logit-mean ensemble of teachers (default LeNet-5 + AlexNet); members are trained one by one."""
+    """Logit-mean ensemble of teachers (default LeNet-5 + AlexNet; any registered classical model, e.g. ``cnn``);
+    members are trained one by one."""
 
     name = "ensemble"
-    builders = {"lenet5": LeNet5, "alexnet": AlexNet}
+    builders = ("lenet5", "alexnet", "cnn")
 
     def __new__(
         cls, input_shape: Sequence[int], num_classes: int, members: Sequence[str] = ("lenet5", "alexnet"),
         **member_options: dict,
     ) -> tf.keras.Model:
+        from qkernel.plugin.registry import get_registry
+
         unknown = [m for m in members if m not in cls.builders]
         if unknown or len(members) < 2:
             raise ValueError(f"ensemble: members must be two or more of {sorted(cls.builders)}, got {list(members)}")
-        built = [cls.builders[m](input_shape, num_classes, **member_options.get(m, {})) for m in members]
+        registry = get_registry()
+        built = [registry.create("model", m, input_shape=input_shape, num_classes=num_classes,
+                                 **member_options.get(m, {})) for m in members]
         return LogitMean(built, input_shape)
 
 

@@ -106,9 +106,11 @@ def prefect_server():
         yield
 
 
-#: A knowledge-distillation configuration small enough for CI: 20 images per class, 4 qubits, 2 epochs.
+#: A knowledge-distillation configuration small enough for CI: 20 images per class, 4 qubits, 2 epochs, 2 seeds
+#: (the quantum student and both classical controls, baseline and KD: 12 students; a paired CI needs 2 seeds).
 TINY_KD = ["data.per_class=20", "data.test_per_class=10", "student.n_qubits=4", "student.depth=2",
-           "student.epochs=2", "student.batch_size=32", "teacher.epochs=2"]
+           "student.epochs=2", "student.batch_size=32", "teacher.model=lenet5", "teacher.epochs=2",
+           "kd.seeds=[0, 1]"]
 _PM = "dd.methods.performance-matching."
 #: A dataset-distillation configuration small enough for CI (LeNet and a 4-qubit quantum LeNet).
 TINY_DD = ["dd.images_per_class=2", f"{_PM}steps=2", f"{_PM}epochs=1", "dd.outer_steps=3", f"{_PM}init_pool=2",

@@ -102,12 +102,15 @@ def _qvm_rows(quick: bool) -> list[dict[str, Any]]:
         rows = run_qvm_benchmark(qubits=(8,) if quick else (8, 4), images=16 if quick else 64,
                                  reference_images=1 if quick else 2, progress=status.update)
     table = Table(title=f"QVM evaluation, weber, {rows[0]['shots']} shots per image (wall time)", title_justify="left")
-    for col in ("qubits", "method", "images", "setup s", "s/image", "1000 images", "× DM", "Δ⟨Z⟩/σ"):
+    for col in ("qubits", "method", "images", "setup s", "s/image", "1000 images", "× DM", "× DM cpu", "Δ⟨Z⟩/σ"):
         table.add_column(col, justify="left" if col == "method" else "right", no_wrap=True)
+    fmt = lambda v: "—" if v is None else f"{v:.0f}"  # noqa: E731
     for r in rows:
-        speedup = r["speedup_vs_density_matrix"]
         table.add_row(str(r["n_qubits"]), r["method"], str(r["images"]), f"{r['setup_s']:.1f}",
                       f"{r['per_image_s']:.3g}", f"{r['per_1000_images_s'] / 60:.1f} min",
-                      "—" if speedup is None else f"{speedup:.0f}", f"{r['max_z_gap_sigma']:.1f}")
+                      fmt(r["speedup_vs_density_matrix"]), fmt(r["cpu_speedup_vs_density_matrix"]),
+                      f"{r['max_z_gap_sigma']:.1f}")
     console.print(table)
+    console.print(f"load average while measuring: {min(r['load_average'] for r in rows):.1f}–"
+                  f"{max(r['load_average'] for r in rows):.1f}", highlight=False)
     return rows

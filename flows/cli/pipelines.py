@@ -63,6 +63,10 @@ def run(
     p = load(params, set_, data_dir)
     check(p, kd=True, dd=not skip_dd)  # fail fast on bad parameters, before a Prefect server starts
     with run_context(p, "run"):
+        from flows.kd import resume_points
+
+        for line in resume_points(p):
+            console.print(line, highlight=False)
         console.print("knowledge distillation: teacher, then the baseline and KD students …", highlight=False)
         print_kd_results(kd_pipeline(params=p))
         if not skip_dd:
@@ -106,10 +110,15 @@ def serve(params: ParamsOpt = None, set_: SetOpt = None) -> None:
     """Register the deployments (kd-default; nightly-ablation on ablation.schedule) and serve them.
 
     Start a server first (`prefect server start`) and point PREFECT_API_URL at it to watch
-    runs and artifacts in the Prefect UI.
+    runs and artifacts in the Prefect UI (without it, a temporary server lives as long as the
+    command). SIGINT or SIGTERM stops it within seconds (exit status 130 or 143), also when the
+    server has gone away.
     """
     from flows.deployments import serve as serve_deployments
+    from flows.server import api_server
 
-    serve_deployments(load(params, set_), set_ or [])
+    p = load(params, set_)
+    with api_server():
+        serve_deployments(p, set_ or [])
 
 

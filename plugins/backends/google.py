@@ -8,8 +8,11 @@ batch as one parameter sweep — one job — with ``shots`` repetitions per samp
 state-preparation template of :mod:`qkernel.sim.stateprep` (data-dependent RY angles as symbols).
 
 Offline (no ``project_id``) the sampler is cirq-google's Quantum Virtual Machine of the
-processor (qsim with the calibration-derived noise model); online it is the Engine
-processor's sampler. Nothing else differs.
+processor, with its calibration-derived noise model, simulated by the native kernel's
+density-matrix mode (``method="native"``; Cirq's density matrices and qsim's trajectories
+are the references); online it is the Engine processor's sampler. Nothing else differs.
+After ``compile``, :meth:`GoogleBackend.describe` also gives the fidelity the calibration
+predicts for the compiled circuit (:func:`qkernel.hardware.estimate_fidelity`).
 """
 
 from __future__ import annotations
@@ -25,10 +28,12 @@ from qkernel.errors import ConfigError
 from qkernel.sim.observables import measurement_plan
 
 if TYPE_CHECKING:  # qkernel.hardware imports cirq_google (~1 s): only when the backend is built
-    from qkernel.hardware import CompiledCircuit, ReadoutCorrection
+    from qkernel.hardware import CompiledCircuit, FidelityEstimate, ReadoutCorrection
 
 #: Two-qubit gate families (``qkernel.hardware.GATESETS``; repeated so listing plugins stays light).
 GATESETS = ("sqrt_iswap", "cz")
+#: QVM simulation methods (``qkernel.hardware.engine.METHODS``), the default first.
+METHODS = ("native", "density_matrix", "qsim")
 
 __all__ = ["GoogleBackend"]
 
@@ -55,13 +60,16 @@ class GoogleBackend(SweepBackend):
             job) and correct every estimate for them.
         calibration_shots: Repetitions of each readout-calibration state (default: ``shots``).
         noise: QVM only: ``False`` samples noiselessly (same compiled, validated circuits).
-        method: QVM only: ``"density_matrix"`` (default; one exact noisy simulation per
-            sample, shots drawn from it) or ``"qsim"`` (one quantum trajectory per shot).
+        method: QVM only: ``"native"`` (default; the native kernel's batched density
+            matrices, shots drawn from each exact distribution), ``"density_matrix"`` (Cirq's
+            density-matrix simulator) or ``"qsim"`` (one quantum trajectory per shot).
         seed: Seed of the QVM's sampling and noise.
 
     Attributes:
         last_standard_errors: Standard errors ``(B, M)`` of the latest call's estimates.
         counter: Jobs, circuit executions and shots so far (readout calibration included).
+        fidelity: The calibration's fidelity estimate of the latest compiled circuit (``None``
+            without calibration data).
     """
 
     name = "google"
@@ -80,7 +88,7 @@ class GoogleBackend(SweepBackend):
         readout_mitigation: bool = False,
         calibration_shots: int | None = None,
         noise: bool = True,
-        method: str = "density_matrix",
+        method: str = "native",
         seed: int | None = None,
     ) -> None:
         super().__init__()
@@ -92,8 +100,8 @@ class GoogleBackend(SweepBackend):
             raise ConfigError(f"google backend: processor must be a processor id such as 'weber'; got {processor!r}")
         if project_id and not noise:
             raise ConfigError("google backend: noise=False applies to the Quantum Virtual Machine only (no project_id)")
-        if method not in ("density_matrix", "qsim"):
-            raise ConfigError(f"google backend: method must be 'density_matrix' or 'qsim'; got {method!r}")
+        if method not in METHODS:
+            raise ConfigError(f"google backend: method must be one of {', '.join(METHODS)}; got {method!r}")
         from qkernel import hardware
 
         self._hardware = hardware
@@ -105,6 +113,16 @@ class GoogleBackend(SweepBackend):
         self.compiled: CompiledCircuit | None = None
         self.correction: ReadoutCorrection | None = None
         self.last_standard_errors: np.ndarray | None = None
+        self.fidelity: FidelityEstimate | None = None
+        self.method = method
+
+    @property
+    def preferred_batch_size(self) -> int:
+        """Samples per job: 100 on the Engine; on the QVM small enough for frequent progress
+        (the native kernel batches 16 8-qubit samples anyway; the references take ~1 min each)."""
+        if self.processor.kind != "qvm":
+            return 100
+        return 16 if self.method == "native" else 1
 
     def _executor(self, program: Program) -> Callable[[list[cirq.ParamResolver]], np.ndarray]:
         """Compile ``program`` for the device once; return the one-job-per-batch estimator."""
@@ -114,6 +132,9 @@ class GoogleBackend(SweepBackend):
         estimator = hw.ShotEstimator(compiled, measurement_plan(program.observables, program.qubits), proc.sampler,
                                   self.shots, counter=self.counter)
         self.compiled = compiled
+        if proc.calibration is not None:
+            properties = hw.noise_properties(proc.calibration)
+            self.fidelity = hw.estimate_fidelity(estimator.circuit, properties)
 
         def sampled(resolvers: list[cirq.ParamResolver]) -> np.ndarray:
             if self.readout_mitigation and estimator.correction is None:
@@ -142,6 +163,8 @@ class GoogleBackend(SweepBackend):
         if self.compiled is not None:
             out["qubits"] = [str(q) for q in self.compiled.region]
             out["compiled"] = self.compiled.stats.as_dict()
+        if self.fidelity is not None:
+            out["fidelity"] = self.fidelity.as_dict()
         if self.correction is not None:
             out["readout"] = self.correction.as_dict()
         return out

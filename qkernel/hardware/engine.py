@@ -9,10 +9,12 @@ only how the processor is obtained differs.
   with cirq-google, noise derived from that calibration. No network. The simulator it is
   given, :class:`PrenoisedSimulator`, inserts the noise channels once per compiled (still
   symbolic) program instead of once per parameter set — the noise model depends only on
-  gate types, qubits and moments, never on angles — and by default samples each parameter
-  set's shots from one exact density-matrix simulation (``method="density_matrix"``), the
-  same distribution qsim's per-shot quantum trajectories sample (``method="qsim"``), at a
-  fraction of the cost for the few qubits a student uses.
+  gate types, qubits and moments, never on angles. By default (``method="native"``) the
+  noisy program runs on the native kernel's density-matrix mode
+  (:class:`~qkernel.hardware.native_sampler.NativeSampler`: compiled once to TensorFlow,
+  batched over parameter sets, shots drawn from each exact distribution); the references
+  are Cirq's density-matrix simulator (``"density_matrix"``) and qsim's per-shot quantum
+  trajectories (``"qsim"``), which sample the same distribution ~100–1000× slower.
 * :func:`open_engine` — ``cirq_google.get_engine(project_id).get_processor(processor_id)``.
   Credentials come only from Google's application-default mechanism
   (``google.auth.default()``: ``GOOGLE_APPLICATION_CREDENTIALS``, ``gcloud auth
@@ -43,8 +45,11 @@ __all__ = [
     "open_qvm",
 ]
 
-#: How the QVM simulates noisy circuits.
-METHODS = ("density_matrix", "qsim")
+#: How the QVM simulates noisy circuits (the first is the default).
+METHODS = ("native", "density_matrix", "qsim")
+#: Processor.simulator descriptions of the methods.
+_DESCRIPTIONS = {"native": "native density matrix", "density_matrix": "Cirq density matrix",
+                 "qsim": "qsim trajectories"}
 
 _QVM_HINT = "to run offline on the Quantum Virtual Machine instead, leave out the project (e.g. --processor weber)"
 
@@ -88,15 +93,17 @@ class PrenoisedSimulator(cirq.Sampler):
     Args:
         noise: The noise model (``None``: noiseless).
         seed: Seed of the sampling (and of qsim's trajectories).
-        method: ``"density_matrix"`` (one exact mixed-state simulation per parameter set,
-            all shots sampled from it; complex128) or ``"qsim"`` (one quantum trajectory per shot).
+        method: ``"native"`` (the native kernel's batched density matrices; trajectories
+            above 10 qubits), ``"density_matrix"`` (Cirq's, one exact mixed-state simulation per
+            parameter set, complex128) or ``"qsim"`` (one quantum trajectory per shot); all
+            sample every parameter set's shots from the same noisy distribution.
 
     Attributes:
         noisy_programs: How many programs noise was inserted into (a cache miss each).
     """
 
     def __init__(self, noise: cirq.NoiseModel | None = None, seed: int | None = None,
-                 method: str = "density_matrix") -> None:
+                 method: str = "native") -> None:
         if method not in METHODS:
             raise HardwareError(f"unknown QVM simulation method {method!r}; expected one of {', '.join(METHODS)}")
         self.noise = noise
@@ -105,6 +112,10 @@ class PrenoisedSimulator(cirq.Sampler):
             import qsimcirq  # deferred: only for this method
 
             self._simulator: cirq.Sampler = qsimcirq.QSimSimulator(seed=seed)
+        elif method == "native":
+            from qkernel.hardware.native_sampler import NativeSampler
+
+            self._simulator = NativeSampler(seed=seed)
         else:
             self._simulator = cirq.DensityMatrixSimulator(dtype=np.complex128, seed=seed)
         self._cache: list[tuple[cirq.AbstractCircuit, cirq.Circuit]] = []
@@ -129,7 +140,7 @@ class PrenoisedSimulator(cirq.Sampler):
 
 
 def open_qvm(
-    processor_id: str, *, noise: bool = True, seed: int | None = None, method: str = "density_matrix"
+    processor_id: str, *, noise: bool = True, seed: int | None = None, method: str = "native"
 ) -> Processor:
     """The Quantum Virtual Machine of ``processor_id`` (offline).
 
@@ -162,7 +173,7 @@ def open_qvm(
     return Processor(
         name=processor_id, kind="qvm", device=processor.get_device(), sampler=processor.get_sampler(),
         calibration=processor.get_current_calibration(), noise="calibration" if noise else "none",
-        simulator=("density matrix" if method == "density_matrix" else "qsim trajectories") if noise else "qsim",
+        simulator=_DESCRIPTIONS.get(method, method) if noise else "qsim",
     )
 
 
@@ -218,7 +229,7 @@ def open_engine(processor_id: str, project_id: str) -> Processor:
 
 def open_processor(
     processor_id: str, project_id: str | None = None, *, noise: bool = True, seed: int | None = None,
-    method: str = "density_matrix",
+    method: str = "native",
 ) -> Processor:
     """:func:`open_engine` when a project is given, else :func:`open_qvm`.
 

@@ -32,9 +32,11 @@ import tensorflow as tf
 
 from qkernel.config import Params, load_params
 from qkernel.errors import ConfigError
-from qkernel.io import atomic_write_json, atomic_write_text, load_weights, read_npz
+from qkernel.hardware.report import report_markdown, write_report
+from qkernel.io import load_weights, read_npz
 
 __all__ = ["StudentRun", "evaluate_student", "find_student", "load_run", "report_markdown", "write_report"]
+
 
 #: How many samples of the run's recorded test accuracy may differ (float round-off near ties).
 _ACCURACY_SLACK_SAMPLES = 1
@@ -112,6 +114,23 @@ def _reducer_path(student_dir: Path) -> Path | None:
     return None
 
 
+#: Sections of a run's params.json that rebuild its student; the others (dataset distillation,
+#: the ablation grid) evolve independently and take today's defaults.
+_STUDENT_SECTIONS = ("seed", "data", "plugins", "runs_dir", "teacher", "student", "kd")
+
+
+def _student_params(path: Path, overrides: Sequence[str]) -> Params:
+    """The student-defining sections of a run's ``params.json`` over today's defaults, then ``overrides``."""
+    import tempfile
+
+    saved = json.loads(path.read_text())
+    kept = {k: v for k, v in saved.items() if k in _STUDENT_SECTIONS}
+    with tempfile.TemporaryDirectory() as tmp:
+        trimmed = Path(tmp) / "params.json"
+        trimmed.write_text(json.dumps(kept))
+        return load_params(trimmed, list(overrides))
+
+
 def load_run(
     run_id: str, params: Params, overrides: Sequence[str] = (), mode: str = "kd", seed: int | None = None
 ) -> StudentRun:
@@ -135,7 +154,7 @@ def load_run(
     metrics = json.loads(metrics_file.read_text())
     params_from = "-p/-S parameters"
     if (student_dir / "params.json").is_file():
-        params = load_params(student_dir / "params.json", list(overrides))
+        params = _student_params(student_dir / "params.json", overrides)
         params_from = str(student_dir / "params.json")
     s = params.student
     expected = {"dataset": params.data.name, "n_qubits": s.n_qubits, "reducer": s.reducer, "encoder": s.encoder,
@@ -212,13 +231,14 @@ def evaluate_student(
     project_id: str | None = None,
     shots: int = 1000,
     limit: int = 100,
-    batch_size: int = 100,
+    batch_size: int | None = None,
     gateset: str = "sqrt_iswap",
     readout_mitigation: bool = False,
-    method: str = "density_matrix",
+    method: str = "native",
     noise: bool = True,
     seed: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    on_compiled: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Accuracy of ``run``'s student on ``limit`` test images under a processor, beside the exact one.
 
@@ -228,9 +248,13 @@ def evaluate_student(
         processor, project_id, shots, gateset, readout_mitigation, method, noise: Options of
             the backend (``google``: QVM without ``project_id``; ``noise=False``: noiseless QVM).
         limit: Test images evaluated (a seeded random subset; the whole split if larger).
-        batch_size: Images per job (each job is one parameter sweep).
+        batch_size: Images per job (each job is one parameter sweep); default: the backend's
+            ``preferred_batch_size`` if it has one (google: 100 on the Engine, 16 on the QVM), else 100.
         seed: Seed of the subset and of the QVM's sampling (default: the run's seed).
         progress: Called with ``(images done, images total)`` after every job.
+        on_compiled: Called once the circuit is compiled, before anything runs, with the
+            backend's description (``compiled`` statistics, ``fidelity`` estimate), the
+            ``warning`` the estimate implies (or ``None``) and the number of ``images``.
 
     Returns:
         A JSON-able mapping: accuracies, the compiled circuit's statistics, executions, wall time.
@@ -243,6 +267,8 @@ def evaluate_student(
     from qkernel.plugin.registry import get_registry
 
     for name, value in (("shots", shots), ("limit", limit), ("batch_size", batch_size)):
+        if name == "batch_size" and value is None:
+            continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{name} must be an integer >= 1; got {value!r}")
     start = time.perf_counter()
@@ -267,6 +293,12 @@ def evaluate_student(
     exact = np.asarray(model.quantum(tf.constant(features)))
 
     fn = backend.compile(parts.encoder, parts.ansatz, model.quantum.observables)
+    batch_size = batch_size or int(getattr(backend, "preferred_batch_size", 100))
+    described = backend.describe()
+    fidelity = getattr(backend, "fidelity", None)
+    warning = fidelity.warning(1.0 / data.num_classes) if fidelity is not None else None
+    if on_compiled is not None:
+        on_compiled({**described, "warning": warning, "images": int(len(y))})
     noisy, errors, device_time = [], [], 0.0
     for i in range(0, len(x), batch_size):
         t = time.perf_counter()
@@ -279,7 +311,6 @@ def evaluate_student(
     pred_exact, pred_device = _predict(model, exact), _predict(model, estimates)
 
     state_prep = _state_preparation(parts.encoder, backend, gateset)
-    described = backend.describe()
     return {
         "student_dir": str(run.student_dir),
         "params_from": run.params_from,
@@ -303,64 +334,12 @@ def evaluate_student(
         "readout": described.get("readout"),
         "physical_qubits": described.get("qubits"),
         "compiled": described.get("compiled"),
+        "fidelity_estimate": described.get("fidelity"),
+        "warning": warning,
+        "method": method if backend.processor.kind == "qvm" and noise else None,
         "state_preparation": state_prep,
         "executions": {**backend.counter.as_dict(), "calibration_shots": backend.stats()["calibration_shots"]},
         "device_time_s": round(device_time, 3),
         "wall_time_s": round(time.perf_counter() - start, 3),
         "seed": seed,
     }
-
-
-def report_markdown(result: dict[str, Any]) -> str:
-    """The evaluation as a short markdown report (tables of accuracies, circuit and executions)."""
-    c = result.get("compiled") or {}
-    e = result["executions"]
-    lines = [
-        f"# {result['processor']}: {result['student']}",
-        "",
-        f"{result['samples']} test images of {result['dataset']} ({result['mode']} student, "
-        f"{result['shots']} shots each, gateset {result['gateset']}, readout mitigation "
-        f"{'on' if result['readout_mitigation'] else 'off'}).",
-        "",
-        "| accuracy | value |",
-        "|---|---|",
-        f"| exact ({result['exact_backend']}) | {100 * result['exact_accuracy']:.1f} % |",
-        f"| on the processor | {100 * result['device_accuracy']:.1f} % |",
-        f"| same prediction | {100 * result['agreement']:.1f} % |",
-        f"| mean abs. error of expectations | {result['expectation_abs_error']:.4f} "
-        f"(shot s.e. {result['mean_standard_error']:.4f}) |",
-        f"| exact, whole test split ({result['test_images']} images) | "
-        f"{100 * result['test_accuracy_full_split']:.2f} % |",
-        "",
-        "| compiled circuit | depth | two-qubit gates | one-qubit gates | qubits | routing SWAPs |",
-        "|---|---|---|---|---|---|",
-        f"| encoder + ansatz | {c.get('depth')} | {c.get('two_qubit_gates')} | {c.get('one_qubit_gates')} | "
-        f"{c.get('qubits')} | {c.get('swaps')} |",
-    ]
-    sp = result.get("state_preparation")
-    if sp:
-        lc, cc = sp["logical"], sp["compiled"]
-        lines.append(f"| state preparation alone | {cc['depth']} | {cc['two_qubit_gates']} | {cc['one_qubit_gates']} | "
-                     f"{cc['qubits']} | {cc['swaps']} |")
-        lines.append(f"| state preparation, logical (RY + CNOT) | {lc['depth']} | {lc['two_qubit_gates']} | "
-                     f"{lc['rotations']} | {c.get('qubits')} | 0 |")
-    lines += [
-        "",
-        f"Physical qubits: {', '.join(result.get('physical_qubits') or [])}.",
-        f"Executions: {e['jobs']} jobs, {e['circuits']} circuits, {e['shots']} shots "
-        f"({e['calibration_shots']} for readout calibration). "
-        f"Wall time {result['wall_time_s']:.1f} s ({result['device_time_s']:.1f} s on the processor).",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def write_report(result: dict[str, Any], out_dir: Path) -> Path:
-    """Write ``<out_dir>/<processor>-<kind>-<gateset>-<samples>x<shots>[-mitigated].json`` and ``.md``
-    atomically; returns the markdown path."""
-    stem = (f"{result['processor'].split()[0]}-{result['kind']}-{result['gateset']}-{result['samples']}x"
-            f"{result['shots']}{'-mitigated' if result['readout_mitigation'] else ''}")
-    if result["kind"] == "qvm" and "noiseless" in result["processor"]:
-        stem += "-noiseless"
-    atomic_write_json(Path(out_dir) / f"{stem}.json", result)
-    return atomic_write_text(Path(out_dir) / f"{stem}.md", report_markdown(result))

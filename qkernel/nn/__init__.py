@@ -5,4 +5,5 @@
 * :mod:`qkernel.nn.functional` — a Keras model called with substituted weights (unrolled training);
 * :mod:`qkernel.nn.training` — the deterministic, resumable training loop;
 * :mod:`qkernel.nn.student` — reducer → encoder → ansatz → readout → head.
+* :mod:`qkernel.nn.controls` — classical controls of the student (a same-count layer; no middle layer).
 """

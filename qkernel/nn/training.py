@@ -41,6 +41,9 @@ class FitResult:
         best_val_accuracy: Validation accuracy of the kept weights.
         stopped_early: Whether patience ran out before ``epochs``.
         resumed_from: Epoch restored from a checkpoint (0 for a fresh run).
+        stop_epoch: Epochs that early stopping trained (``epochs`` when patience never ran out).
+        final_weights: With ``train_past_stop``, the weights after the last of ``epochs``
+            epochs (the fixed-budget model, no selection), as numpy arrays in ``model.weights`` order.
     """
 
     history: list[dict[str, float]] = field(default_factory=list)
@@ -48,6 +51,8 @@ class FitResult:
     best_val_accuracy: float = -1.0
     stopped_early: bool = False
     resumed_from: int = 0
+    stop_epoch: int = 0
+    final_weights: list[np.ndarray] | None = None
 
 
 def cross_entropy_loss(model: tf.keras.Model, x: tf.Tensor, y: tf.Tensor, extra: Any, training: bool) -> tf.Tensor:
@@ -102,6 +107,25 @@ def _steps(model: tf.keras.Model, optimizer: tf.keras.optimizers.Optimizer, loss
     return train_step, eval_step
 
 
+#: Learning-rate schedules of :func:`make_optimizer`.
+SCHEDULES = ("constant", "cosine")
+
+
+def make_optimizer(
+    learning_rate: float, schedule: str = "constant", epochs: int = 1, steps_per_epoch: int = 1
+) -> tf.keras.optimizers.Optimizer:
+    """Adam at ``learning_rate``, constant or decayed to 0 along a cosine over ``epochs × steps_per_epoch`` steps.
+
+    Raises:
+        ValueError: for a schedule not in :data:`SCHEDULES`.
+    """
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown learning-rate schedule {schedule!r}; expected one of {', '.join(SCHEDULES)}")
+    if schedule == "cosine":
+        learning_rate = tf.keras.optimizers.schedules.CosineDecay(learning_rate, max(1, epochs * steps_per_epoch))
+    return tf.keras.optimizers.Adam(learning_rate)
+
+
 def reset_optimizer(optimizer: tf.keras.optimizers.Optimizer) -> None:
     """Zero a built optimizer's state (step count, moments): it then behaves as a new one."""
     for v in optimizer.variables:
@@ -124,8 +148,14 @@ def fit(
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     on_batch: Callable[[int, int], None] | None = None,
     stop_after_epoch: int | None = None,
+    train_past_stop: bool = False,
 ) -> FitResult:
     """Train ``model`` with early stopping on validation accuracy; keep the best weights.
+
+    With ``train_past_stop`` one run gives both models of an equal-budget comparison: training
+    goes on to ``epochs`` after patience runs out, the selection is frozen at that point (the
+    same weights early stopping would keep, as the data order does not depend on it), and the
+    weights after the last epoch are returned as ``final_weights`` (the fixed-budget model).
 
     Args:
         model: A built Keras model returning logits.
@@ -144,6 +174,7 @@ def fit(
         on_epoch: Called with each epoch's record (progress, logging).
         on_batch: Called as ``on_batch(batch_index, n_batches)`` (progress bars).
         stop_after_epoch: Return after this epoch as if killed (tests of resumption).
+        train_past_stop: Train all ``epochs`` and also return the final weights (see above).
 
     Returns:
         The :class:`FitResult`; ``model`` holds the best weights.
@@ -183,7 +214,8 @@ def fit(
             result.history = history[: result.resumed_from]
 
     for epoch in range(int(state["epoch"].numpy()) + 1, epochs + 1):
-        if patience is not None and int(state["wait"].numpy()) >= patience:
+        selecting = patience is None or int(state["wait"].numpy()) < patience
+        if not selecting and not train_past_stop:
             result.stopped_early = True
             break
         order = np.random.default_rng([seed, epoch]).permutation(n)
@@ -197,7 +229,9 @@ def fit(
         val_loss, val_acc = evaluate(*val)
         record = {"epoch": epoch, "loss": float(np.mean(losses)), "val_loss": val_loss, "val_accuracy": val_acc}
         result.history.append(record)
-        if val_acc > float(state["best_acc"].numpy()):
+        if not selecting:
+            pass  # early stopping has chosen; training goes on for the fixed-budget model only
+        elif val_acc > float(state["best_acc"].numpy()):
             state["best_acc"].assign(val_acc)
             state["best_epoch"].assign(epoch)
             state["wait"].assign(0)
@@ -216,8 +250,13 @@ def fit(
         if stop_after_epoch is not None and epoch >= stop_after_epoch:
             return result
 
+    if train_past_stop:
+        result.final_weights = [v.numpy() for v in model.weights]
     for dst, src in zip(model.weights, best_weights):
         dst.assign(src)
     result.best_epoch = int(state["best_epoch"].numpy())
     result.best_val_accuracy = float(state["best_acc"].numpy())
+    ran_out = patience is not None and int(state["wait"].numpy()) >= patience
+    result.stop_epoch = min(result.best_epoch + patience, epochs) if ran_out else int(state["epoch"].numpy())
+    result.stopped_early = result.stop_epoch < epochs
     return result

@@ -82,21 +82,24 @@ class AngleVector:
         self.batched = bool(self.nonlinear_d) or bool(np.any(self.a_d))
         self.size = g
 
-    def __call__(self, env: Env) -> tf.Tensor:
-        out = tf.constant(self.offset, tf.float32)
+    def __call__(self, env: Env, dtype: tf.DType = tf.float32) -> tf.Tensor:
+        """The angles in ``dtype``; affine parts are computed in ``dtype`` (float64 for exact
+        reference runs), others in float32 through :func:`sympy_to_tf` and cast."""
+        out = tf.constant(self.offset, dtype)
         if np.any(self.a_w):
-            out = out + tf.linalg.matvec(tf.constant(self.a_w, tf.float32), env.w)
+            out = out + tf.linalg.matvec(tf.constant(self.a_w, dtype), tf.cast(env.w, dtype))
         if self.nonlinear_w:
             idx, exprs = zip(*self.nonlinear_w)
-            out = out + tf.linalg.matvec(_onehot(idx, self.size), tf.stack([env.value(e) for e in exprs]), transpose_a=True)
+            nonlinear = tf.linalg.matvec(_onehot(idx, self.size), tf.stack([env.value(e) for e in exprs]), transpose_a=True)
+            out = out + tf.cast(nonlinear, dtype)
         if np.any(self.a_d):
-            out = out + tf.matmul(env.d, tf.constant(self.a_d, tf.float32), transpose_b=True)
+            out = out + tf.matmul(tf.cast(env.d, dtype), tf.constant(self.a_d, dtype), transpose_b=True)
         if self.nonlinear_d:
             idx, exprs = zip(*self.nonlinear_d)
             vals = [env.value(e) for e in exprs]
             batch = tf.shape(env.d)[0]
             vals = [v if v.shape.rank == 1 else tf.fill([batch], v) for v in vals]
-            out = out + tf.matmul(tf.stack(vals, axis=1), _onehot(idx, self.size))
+            out = out + tf.cast(tf.matmul(tf.stack(vals, axis=1), _onehot(idx, self.size)), dtype)
         return out
 
 

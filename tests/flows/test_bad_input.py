@@ -3,6 +3,7 @@ deterministic errors not retried, nothing left behind in ``runs/``."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -53,15 +54,17 @@ def test_a_missing_dataset_fails_once_with_one_message_and_leaves_no_runs_dir(pr
     from flows.common import transient
     from qkernel.errors import DatasetNotFoundError
 
-    code, output = run_cli("run", "--skip-dd", "-S", "data.name=fashion-mnist", "-S", "data.download=false",
+    code, output = run_cli("run", "--skip-dd", "-S", "data.name=mnist", "-S", "data.download=false",
                            "-S", f"data.data_dir={tmp_path / 'nowhere'}", "-S", f"runs_dir={tmp_path / 'runs'}")
-    assert code == 2 and "error: fashion-mnist not found" in output and "Traceback" not in output, output
+    assert code == 2 and "error: dataset 'mnist' not found" in output and "Traceback" not in output, output
     assert output.count("error:") == 1
     assert not (tmp_path / "runs").exists()  # not even the cache id or the log
     # ... and the task was not retried: a deterministic error is not transient.
-    failed = exception_to_failed_state(DatasetNotFoundError("gone"))
-    assert transient(None, None, failed) is False
-    assert transient(None, None, exception_to_failed_state(ConnectionError("reset"))) is True
+    def failed(exc: BaseException):
+        return asyncio.run(exception_to_failed_state(exc))
+
+    assert transient(None, None, failed(DatasetNotFoundError("gone"))) is False
+    assert transient(None, None, failed(ConnectionError("reset"))) is True
 
 
 def test_blank_centred_digits_train_a_four_qubit_crop_student(tmp_path: Path) -> None:

@@ -42,8 +42,11 @@ def test_cli_reports_processor_beside_exact_accuracy(tiny_run: Path) -> None:
     result = evaluate(tiny_run, "kd-tiny", "--processor", "weber", "--shots", "200", "--limit", "6",
                       "--mitigate-readout")
     assert result.exit_code == 0, result.output
-    for text in ("exact accuracy", "accuracy on the processor", "2-qubit gates", "weber Quantum Virtual", "report:"):
+    for text in ("exact accuracy", "accuracy on the processor", "2-qubit gates", "weber Quantum Virtual", "report:",
+                 "native density matrix", "estimated circuit fidelity (calibration)"):
         assert text in result.output
+    # the circuit and its fidelity estimate are printed before any image runs
+    assert result.output.index("estimated circuit fidelity") < result.output.index("accuracy on the processor")
     student = tiny_run / RUN / "students" / "baseline-seed0"
     saved = json.loads(next((student / "hardware").glob("weber-qvm-sqrt_iswap-6x200-mitigated.json")).read_text())
     assert saved["samples"] == 6 and saved["kind"] == "qvm" and saved["readout_mitigation"]
@@ -51,6 +54,7 @@ def test_cli_reports_processor_beside_exact_accuracy(tiny_run: Path) -> None:
     assert saved["compiled"]["qubits"] == 4 and saved["compiled"]["two_qubit_gates"] > 0
     assert saved["state_preparation"]["logical"]["two_qubit_gates"] == 14
     assert saved["params_from"].endswith("params.json")
+    assert 0.0 < saved["fidelity_estimate"]["fidelity"] < 1.0 and saved["method"] == "native"
     assert 0.0 <= saved["device_accuracy"] <= 1.0 and 0.0 <= saved["exact_accuracy"] <= 1.0
 
 

@@ -69,13 +69,33 @@ def test_pipeline_writes_metrics_report_and_artifacts_then_rerun_hits_cache(tiny
     state, result = tiny_flows.kd_state, tiny_flows.kd
     run = Path(result["run_dir"])
     metrics = json.loads((run / "metrics.json").read_text())
-    assert {s["mode"] for s in metrics["students"]} == {"baseline", "kd"}
+    kinds = {(s["variant"], s["mode"], s["seed"]) for s in metrics["students"]}
+    assert kinds == {(v, m, s) for v in ("quantum", "control_matched", "control_none") for m in ("baseline", "kd")
+                     for s in (0, 1)}
     for s in metrics["students"]:
-        assert 0.1 < s["test_accuracy"] <= 1.0  # above chance on 10 classes
-        assert s["parameters"]["quantum"] == 16 and s["parameters"]["classical"] > 0
+        assert 0.0 <= s["test_accuracy"] <= 1.0 and 0.0 <= s["test_accuracy_fixed"] <= 1.0
+        assert s["epochs_run"] == 2 and 1 <= s["best_epoch"] <= 2  # the same budget for every student
+        counts = s["parameters"]
+        if s["variant"] == "quantum":
+            assert counts["quantum"] == 16 and counts["classical"] > 0
+        else:  # a classical control: no circuit; the matched one has exactly the circuit's 16 parameters
+            assert counts["quantum"] == 0 and counts["middle"] == {"control_matched": 16, "control_none": 0}[s["variant"]]
+    quantum = [s for s in metrics["students"] if s["variant"] == "quantum"]
+    assert max(s["test_accuracy"] for s in quantum) > 0.1  # above chance on 10 classes
     assert metrics["teacher"]["test_accuracy"] > 0.1
+    summary = metrics["summary"]
+    assert summary["seeds"] == [0, 1] and len(summary["rows"]) == 6
+    gain = summary["kd_minus_baseline"]["quantum"]["early_stopping"]
+    by = {(s["mode"], s["seed"]): s["test_accuracy"] for s in quantum}
+    assert gain["n"] == 2 and gain["mean"] == pytest.approx(50 * sum(by["kd", i] - by["baseline", i] for i in (0, 1)))
+    assert gain["low"] <= gain["mean"] <= gain["high"]
+    # flat keys for `dvc metrics show` / `dvc exp show` (DVC skips lists)
+    assert metrics["kd"]["test_accuracy"] == pytest.approx(sum(by["kd", i] for i in (0, 1)) / 2, abs=1e-6)
+    assert set(metrics["control_matched"]) == {"baseline", "kd"}
+    assert metrics["kd_minus_baseline"]["quantum"]["early_stopping"]["mean"] == pytest.approx(gain["mean"], abs=1e-4)
     report = (run / "report.md").read_text()
     assert "published_%" in report and "78.0" in report  # the paper's 4-qubit MNIST figure beside ours
+    assert "KD − baseline, quantum" in report and "control_matched" in report and "fixed budget" in report
     for plot in ("training_curves.png", "confusion_baseline_seed0.png", "confusion_kd_seed0.png"):
         assert (run / "plots" / plot).stat().st_size > 1000
     kinds = artifact_types(state.state_details.flow_run_id)
@@ -137,7 +157,8 @@ def test_killed_training_resumes_from_checkpoint_to_the_same_metrics(prefect_ser
     from flows.kd import kd_pipeline, run_dir
     from qkernel.config import load_params
 
-    long = ["student.epochs=8", "student.patience=20", "kd.modes=[baseline]", "student.depth=1"]
+    long = ["student.epochs=8", "student.patience=20", "kd.modes=[baseline]", "student.depth=1", "kd.seeds=[0]",
+            "kd.controls=[]"]
     reference = kd_pipeline(overrides=tiny(tmp_path / "ref", *long))["students"][0]
 
     overrides = tiny(tmp_path / "killed", *long)

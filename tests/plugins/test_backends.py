@@ -53,8 +53,8 @@ def test_registered_backends() -> None:
     manager.add_hookspecs(hookspecs)
     manager.register(plugins.backends)
     factories = [f for result in manager.hook.register_backends() for f in result]
-    assert [f.name for f in factories] == ["native", "tfq", "qsim", "cirq", "google"]
-    assert [f.differentiable for f in factories] == [True, True, False, False, False]
+    assert [f.name for f in factories] == ["native", "tfq", "qsim", "cirq", "google", "noisy"]
+    assert [f.differentiable for f in factories] == [True, True, False, False, False, True]
     for factory in factories:
         assert isinstance(factory(), Backend)
         assert factory.__doc__.strip().splitlines()[0].endswith(".")

@@ -32,7 +32,7 @@ def test_gatesets_match_the_library() -> None:
     [
         ({"shots": 0}, "shots must be an integer >= 1"),
         ({"gateset": "syc"}, "gateset must be one of sqrt_iswap, cz"),
-        ({"method": "mps"}, "method must be 'density_matrix' or 'qsim'"),
+        ({"method": "mps"}, "method must be one of native, density_matrix, qsim; got 'mps'"),
         ({"project_id": "p", "noise": False}, "noise=False applies to the Quantum Virtual Machine only"),
     ],
 )

@@ -80,3 +80,35 @@ def test_retraining_one_model_with_a_reset_optimizer_equals_a_fresh_model(small)
 
 def steps_taken(data, epochs: int, batch_size: int) -> int:
     return epochs * -(-len(data.y["train"]) // batch_size)
+
+
+def test_training_past_the_stop_gives_the_early_stopping_model_and_the_fixed_budget_model(small) -> None:
+    """One run, both models of the equal-budget comparison: selection frozen where patience ran out."""
+    data = (small.x["train"], small.y["train"]), (small.x["val"], small.y["val"])
+    kw = dict(batch_size=32, seed=0, patience=1)
+    stopped = lenet()
+    early = fit(stopped, *data, epochs=6, optimizer=tf.keras.optimizers.Adam(3e-2), **kw)
+    both = lenet()
+    result = fit(both, *data, epochs=6, optimizer=tf.keras.optimizers.Adam(3e-2), train_past_stop=True, **kw)
+    full, last = lenet(), {}
+    fit(full, *data, epochs=6, optimizer=tf.keras.optimizers.Adam(3e-2), batch_size=32, seed=0,
+        on_epoch=lambda r: last.update(weights=[v.numpy() for v in full.weights]))
+    assert early.stopped_early and len(early.history) < 6 and len(result.history) == 6  # the lr makes it stop
+    assert (result.best_epoch, result.stop_epoch) == (early.best_epoch, len(early.history))
+    assert result.best_val_accuracy == pytest.approx(early.best_val_accuracy)
+    for a, b in zip(stopped.weights, both.weights):  # the model holds the early-stopping weights
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+    for a, b in zip(last["weights"], result.final_weights):  # final_weights: all epochs, no selection
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_the_cosine_schedule_decays_to_zero_over_the_budget() -> None:
+    from qkernel.nn.training import make_optimizer
+
+    schedule = make_optimizer(0.01, "cosine", epochs=4, steps_per_epoch=5).get_config()["learning_rate"]
+    assert schedule["class_name"] == "CosineDecay"
+    assert schedule["config"]["initial_learning_rate"] == 0.01 and schedule["config"]["decay_steps"] == 20
+    assert schedule["config"]["alpha"] == 0.0  # to zero at the end of the budget
+    assert float(make_optimizer(0.01).learning_rate) == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="unknown learning-rate schedule 'step'"):
+        make_optimizer(0.01, "step")
