@@ -288,7 +288,7 @@ def _temporary_server(url: str, port: int, startup_timeout: float, announce: boo
             from rich.console import Console
 
             Console(stderr=True).print(
-                f"[dim]temporary Prefect server at {url} (set PREFECT_API_URL to use your own)[/]", highlight=False)
+                f"[dim]temporary Prefect server: {url}[/]", highlight=False)
         previous = os.environ.get("PREFECT_API_URL")
         os.environ["PREFECT_API_URL"] = url  # worker processes inherit it
         try:

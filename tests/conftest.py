@@ -116,7 +116,7 @@ _PM = "dd.methods.performance-matching."
 TINY_DD = ["dd.images_per_class=2", f"{_PM}steps=2", f"{_PM}epochs=1", "dd.outer_steps=3", f"{_PM}init_pool=2",
            "dd.real_batch=64", "dd.eval.inits=2", "dd.eval.real_draws=2", "dd.eval.full_inits=1", "dd.eval.epochs=3",
            "dd.eval.full_epochs=1",
-           f"{_PM}init=fixed",
+           "dd.method=performance-matching", f"{_PM}init=fixed",  # the one method with a known init to show apart
            "dd.models=[{label: lenet, model: lenet, options: {}},"
            " {label: qlenet, model: quantum_lenet, options: {readout: hermitian, n_qubits: 4, depth: 1}}]"]
 
