@@ -97,7 +97,7 @@ def test_plugins_lists_kind_name_origin() -> None:
         (("run", "-S", "data.val_fraction=2"), "data.val_fraction"),
         (("run", "-S", "kd.alpha=-0.1"), "kd.alpha"),
         (("run", "-S", "teacher.model=vgg"), "unknown model 'vgg'"),
-        (("run", "-S", "dd.methods.performance-matching.steps=3"),
+        (("run", "-S", "dd.method=performance-matching", "-S", "dd.methods.performance-matching.steps=3"),
          "dd.methods.performance-matching.steps: dd.images_per_class (10) must be a multiple of the inner steps per "
          "epoch (3)"),
         (("dd", "-S", "dd.methods.performance-matching.rates=tensor"), "dd.methods.performance-matching.rates"),

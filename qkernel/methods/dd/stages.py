@@ -79,7 +79,8 @@ def build_method(params: Params, registry: Registry | None = None) -> DatasetDis
 
 
 def check_dd(params: Params, registry: Registry | None = None) -> None:
-    """Build the method and every ``dd.models`` entry once, before any work, on the dataset's image shape.
+    """Build the method (and check every other method's options) and every ``dd.models`` entry once, before
+    any work, on the dataset's image shape.
 
     The image shape and class count come from the dataset plugin's metadata, so a model that
     cannot take the dataset's images (or a method that cannot slice the set) fails here.
@@ -93,6 +94,11 @@ def check_dd(params: Params, registry: Registry | None = None) -> None:
     source = check_data(params, registry)
     num_classes = len(params.data.classes or source.class_names)
     build_method(params, registry).check(params.dd.images_per_class, num_classes)
+    for name in params.dd.methods.keys() & set(registry.names("dd_method")) - {params.dd.method}:
+        try:  # the options of the methods not selected now are still checked: a typo shows before it matters
+            registry.create("dd_method", name, **params.dd.method_options(name))
+        except QDistillError as exc:
+            raise ConfigError(f"dd.methods.{name}: {exc}") from exc
     try:
         parse_strategy(params.dd.eval.augment)
     except ConfigError as exc:

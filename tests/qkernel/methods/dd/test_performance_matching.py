@@ -105,7 +105,7 @@ def test_distilling_two_classes_learns_and_beats_chance(tmp_path) -> None:
                             get_registry().create("model", "lenet", input_shape=(28, 28), num_classes=2))[1]
     task = DistillTask(factory, data.x["train"], data.y["train"], 2, p.dd.images_per_class, p.dd.image_init,
                        p.dd.outer_steps, p.dd.real_batch, seed=0)
-    options = pm.PerformanceMatchingOptions(**p.dd.method_options())
+    options = pm.PerformanceMatchingOptions(**p.dd.method_options("performance-matching"))
     result = pm.distill(task, options)
     assert result.images.shape == (4, 28, 28) and result.labels.tolist() == [0, 0, 1, 1]
     assert result.learning_rates.shape == (6, 10) and np.all(result.learning_rates > 0)  # per step and tensor
