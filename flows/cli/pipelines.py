@@ -99,9 +99,9 @@ def ablation(params: ParamsOpt = None, set_: SetOpt = None, dask: Annotated[
     p = load(params, [*(set_ or []), *([f"ablation.dask_address={dask}"] if dask else [])])
     with run_context(p, "ablation"):
         result = ablation_flow(params=p)
-    console.print(Path(result["summary"]).read_text())
+    console.print(Path(result["summary"]).read_text(), markup=False, highlight=False)
     if "dd_summary" in result:
-        console.print(Path(result["dd_summary"]).read_text())
+        console.print(Path(result["dd_summary"]).read_text(), markup=False, highlight=False)
 
 
 @app.command()

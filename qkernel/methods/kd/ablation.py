@@ -93,7 +93,7 @@ def plot_ablation(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -
         ax.set_ylim(0, 100)
         ax.set_title(f"{dataset}, {qubits} qubits", fontsize=9)
         ax.grid(axis="y", alpha=0.3)
-    axes[0, 0].legend(fontsize=7, ncol=len(modes) + 1, loc="lower right")
+    axes[0, 0].legend(fontsize=7, ncol=len(modes) + 1, loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)
     return save_figure(fig, path)
