@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
+from prefect.futures import as_completed
 from prefect.task_runners import ProcessPoolTaskRunner
 
 from flows import artifacts
@@ -66,18 +67,30 @@ def distill(params: Params, label: str, data_path: str, code: str) -> dict[str, 
     return result
 
 
+def _progress(label: str):
+    log = get_run_logger()
+    return lambda what, k, acc: log.info("%s on %s, init %d: test accuracy %.4f", label, what, k, acc)
+
+
 @task(cache_policy=CACHE, persist_result=True, retries=1, retry_condition_fn=transient)
-def evaluate(params: Params, label: str, data_path: str, distilled: dict[str, str], code: str) -> dict[str, Any]:
-    """Model ``label`` from fresh initialisations on each distilled set, random real subsets and the full set."""
+def references(params: Params, label: str, data_path: str, code: str) -> dict[str, Any]:
+    """Model ``label`` on random real subsets and the full set: needs no distilled set, runs beside distillation."""
+    from qkernel.methods.dd.stages import reference_stage
+
+    return reference_stage(params, Path(data_path), label, on_progress=_progress(label))
+
+
+@task(cache_policy=CACHE, persist_result=True, retries=1, retry_condition_fn=transient)
+def evaluate(params: Params, label: str, data_path: str, distilled: dict[str, str], reference: dict[str, Any],
+             code: str) -> dict[str, Any]:
+    """Model ``label`` from fresh initialisations on each distilled set, beside its ``reference`` scores."""
     from qkernel.methods.dd.stages import evaluate_stage
 
-    log = get_run_logger()
-    metrics = evaluate_stage(
-        params, Path(data_path), label, {k: Path(v) for k, v in distilled.items()}, dd_dir(params) / label,
-        on_progress=lambda what, k, acc: log.info("%s on %s, init %d: test accuracy %.4f", label, what, k, acc),
-    )
-    log.info("%s: random real %.4f; %s (test, mean over fresh inits)", label, metrics["random_real"]["mean"],
-             ", ".join(f"{s} set {m['distilled']['mean']:.4f}" for s, m in metrics["sets"].items()))
+    metrics = evaluate_stage(params, Path(data_path), label, {k: Path(v) for k, v in distilled.items()},
+                             dd_dir(params) / label, on_progress=_progress(label), references=reference)
+    get_run_logger().info("%s: random real %.4f; %s (test, mean over fresh inits)", label,
+                          metrics["random_real"]["mean"],
+                          ", ".join(f"{s} set {m['distilled']['mean']:.4f}" for s, m in metrics["sets"].items()))
     return metrics
 
 
@@ -93,8 +106,10 @@ def dd_pipeline(
 ) -> dict[str, Any]:
     """Prepare → distill a synthetic set per ``dd.models`` entry → evaluate each → report.
 
-    Each model's distill and evaluate tasks run in a worker process, models side by side: one
-    model's work (tracing, small graph ops in a ``tf.while_loop``) keeps about one core busy.
+    Each model's distill, reference (random real subsets, full set) and evaluate tasks run in
+    worker processes: the references start at once, beside distillation, and each evaluation as
+    soon as its set is distilled, so no core waits for the slowest model. One model's work
+    (tracing, small graph ops in a ``tf.while_loop``) keeps about one core busy.
     Workers: one per core, or ``PREFECT_TASKS_RUNNER_PROCESS_POOL_MAX_WORKERS``.
 
     Args:
@@ -110,17 +125,23 @@ def dd_pipeline(
     p = resolve_params(params, params_file, overrides, dd=True)
     data_path = prepare(p, CODE)
     distills = [distill.submit(p, spec.label, data_path, CODE) for spec in p.dd.models]
+    labels = {f.task_run_id: spec.label for f, spec in zip(distills, p.dd.models)}
+    # The random-real and full-set trainings need no distilled set: they fill the workers while sets distil.
+    refs = {t.label: references.submit(p, t.label, data_path, CODE) for t in targets(p)}
     paths: dict[str, str] = {}
     evaluations = {}
-    for spec, future in zip(p.dd.models, distills):
+    for future in as_completed(distills):
+        label = labels[future.task_run_id]
         # .result() re-raises a task's own error (a ConfigError stays a ConfigError for the CLI)
-        paths[spec.label] = future.result()["distilled"]
-        if sets_for(p, spec.label) == [spec.label]:  # its own set only: start as soon as it is distilled
-            evaluations[spec.label] = evaluate.submit(p, spec.label, data_path, {spec.label: paths[spec.label]}, CODE)
+        paths[label] = future.result()["distilled"]
+        if sets_for(p, label) == [label]:  # its own set only: start as soon as it is distilled
+            evaluations[label] = evaluate.submit(p, label, data_path, {label: paths[label]}, refs[label], CODE)
     for target in targets(p):  # the cross-architecture evaluations need every set
         if target.label not in evaluations:
             evaluations[target.label] = evaluate.submit(
-                p, target.label, data_path, {s: paths[s] for s in sets_for(p, target.label)}, CODE)
+                p, target.label, data_path, {s: paths[s] for s in sets_for(p, target.label)}, refs[target.label],
+                CODE)
+    paths = {spec.label: paths[spec.label] for spec in p.dd.models}
     results = [evaluations[t.label].result() for t in targets(p)]
     report_path = report(p, results, paths, CODE)
     return {"run_dir": str(dd_dir(p)), "report": report_path, "models": results, "distilled": paths}

@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from qkernel.config import Params
-from qkernel.data import check_data, load_prepared
+from qkernel.data import PreparedDataset, check_data, load_prepared
 from qkernel.errors import ConfigError, QDistillError
 from qkernel.io import atomic_save_npz, atomic_write_json, read_npz
 from qkernel.methods.dd.augment import parse_strategy
@@ -37,7 +37,7 @@ from qkernel.plugin.registry import Registry, get_registry
 
 __all__ = [
     "build_method", "check_dd", "distill_stage", "evaluate_stage", "load_distilled", "model_factory", "model_spec",
-    "save_distilled", "sets_for", "targets",
+    "reference_stage", "save_distilled", "sets_for", "targets",
 ]
 
 
@@ -162,10 +162,42 @@ def sets_for(params: Params, target: str) -> list[str]:
     return own if params.dd.eval.cross or target not in own else [target]
 
 
+def _evaluation(params: Params, data_path: Path, label: str) -> tuple[PreparedDataset, DDModel, ModelFactory, Trainer]:
+    """The prepared data, model entry, model factory and protocol trainer for evaluating model ``label``."""
+    data = load_prepared(Path(data_path))
+    spec = next((m for m in targets(params) if m.label == label), None) or model_spec(params, label)
+    factory = model_factory(params, spec, data.image_shape, data.num_classes)
+    return data, spec, factory, Trainer(factory, Protocol.from_params(params.dd.eval))
+
+
+def _hook(on_progress: Callable[[str, int, float], None] | None, what: str) -> Callable[[int, float], None] | None:
+    return None if on_progress is None else (lambda k, acc: on_progress(what, k, acc))
+
+
+def _references(params: Params, data: PreparedDataset, trainer: Trainer,
+                on_progress: Callable[[str, int, float], None] | None) -> dict[str, Any]:
+    ev, seed = params.dd.eval, params.seed
+    return {"random_real": evaluate_random_real(trainer, data, params.dd.images_per_class, ev.real_draws, seed,
+                                                _hook(on_progress, "random real")),
+            "full": evaluate_full(trainer, data, ev.full_inits, seed, _hook(on_progress, "full set"))}
+
+
+def reference_stage(params: Params, data_path: Path, label: str,
+                    on_progress: Callable[[str, int, float], None] | None = None) -> dict[str, Any]:
+    """What every distilled set is compared with: model ``label`` trained under the protocol on random real
+    subsets of the distilled set's size (``dd.eval.real_draws``) and on the full set (``dd.eval.full_inits``).
+
+    It needs no distilled set, so a flow runs it beside the distillation; every training has its own
+    seed, so the scores are those :func:`evaluate_stage` would compute itself.
+    """
+    data, _, _, trainer = _evaluation(params, data_path, label)
+    return _references(params, data, trainer, on_progress)
+
+
 @stage("dd-evaluate")
 def evaluate_stage(
     params: Params, data_path: Path, label: str, distilled: dict[str, Path], out_dir: Path,
-    on_progress: Callable[[str, int, float], None] | None = None,
+    on_progress: Callable[[str, int, float], None] | None = None, references: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train model ``label`` from fresh initialisations on each distilled set, on random real subsets of the
     same size and on the full set, all under the one protocol; writes ``metrics.json``.
@@ -173,21 +205,16 @@ def evaluate_stage(
     Args:
         label: A :func:`targets` entry.
         distilled: ``distilled.npz`` path per set label (see :func:`sets_for`).
+        references: :func:`reference_stage`'s result for ``label``, if already computed (else computed here).
     """
-    data = load_prepared(Path(data_path))
-    spec = next((m for m in targets(params) if m.label == label), None) or model_spec(params, label)
-    factory = model_factory(params, spec, data.image_shape, data.num_classes)
+    data, spec, factory, trainer = _evaluation(params, data_path, label)
     ev, seed = params.dd.eval, params.seed
-    trainer = Trainer(factory, Protocol.from_params(ev))
-
-    def hook(what: str) -> Callable[[int, float], None] | None:
-        return None if on_progress is None else (lambda k, acc: on_progress(what, k, acc))
-
     sets: dict[str, Any] = {}
     for set_label, path in distilled.items():
         d = load_distilled(Path(path))
         sets[set_label] = {"method": d.method, "init": "fixed" if d.known_init is not None else "random",
-                           "distilled": evaluate_distilled(trainer, d, data, ev.inits, seed, hook(f"{set_label} set")),
+                           "distilled": evaluate_distilled(trainer, d, data, ev.inits, seed,
+                                                           _hook(on_progress, f"{set_label} set")),
                            "known_init": evaluate_known_init(factory, d, data) if set_label == label else None}
     per_class = params.dd.images_per_class
     probe = factory(seed)
@@ -195,8 +222,7 @@ def evaluate_stage(
         "label": label, "model": spec.model, "options": spec.options, "dataset": params.data.name,
         "images_per_class": per_class, "protocol": trainer.protocol.describe(),
         "parameters": int(sum(int(np.prod(v.shape)) for v in probe.trainable_variables)),
-        "random_real": evaluate_random_real(trainer, data, per_class, ev.real_draws, seed, hook("random real")),
-        "full": evaluate_full(trainer, data, ev.full_inits, seed, hook("full set")),
+        **(references or _references(params, data, trainer, on_progress)),
         "sets": sets, **sets.get(label, {}),
         "quantum_cost": quantum_cost(probe, per_class * data.num_classes, ev.epochs, len(data.y["train"]),
                                      ev.full_epochs, ev.shots),
