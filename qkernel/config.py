@@ -1,8 +1,8 @@
 """Configuration: one ``params.yaml``, validated into typed, frozen objects, loaded once per command.
 
-The package's ``params.yaml`` (package data; the project root's ``params.yaml`` is a link to
-it, so DVC reads the same file) is the single source of defaults, read by the CLI, the flows
-and ``dvc.yaml`` alike. The section models therefore declare types and bounds but no default
+The package's ``params.yaml`` (package data) is the single source of defaults, read by the
+CLI, the flows and ``dvc.yaml`` alike; the project root's ``params.yaml`` (DVC's, which
+``dvc exp run -S`` edits) starts as a copy of it, and a test keeps the two equal. The section models therefore declare types and bounds but no default
 values; each method's section lives with the method (:mod:`qkernel.methods.kd.config`,
 :mod:`qkernel.methods.dd.config`). A user parameter file is deep-merged over the defaults,
 then ``-S key=value`` overrides are applied; unknown keys and bad values raise

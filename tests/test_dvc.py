@@ -15,18 +15,27 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def sh(*args: str, cwd: Path) -> str:
+def _run(args: tuple[str, ...], cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def sh(*args: str, cwd: Path) -> str:
+    done = _run(args, cwd)
     return done.stdout + done.stderr
+
+
+def sh_json(*args: str, cwd: Path):
+    return json.loads(_run(args, cwd).stdout)
 
 
 def make_repo(tmp_path: Path) -> Path:
     """A git + DVC repository holding the project's pipeline, code and parameters."""
     repo = tmp_path / "project"
     repo.mkdir()
-    for name in ("dvc.yaml", "params.yaml", ".dvcignore"):
+    for name in ("dvc.yaml", "params.yaml", ".dvcignore", ".gitignore"):
         shutil.copy(ROOT / name, repo / name)
     for src in ("qkernel", "plugins", "flows"):
         shutil.copytree(ROOT / src, repo / src, ignore=shutil.ignore_patterns("__pycache__"))
@@ -84,8 +93,7 @@ def test_full_pipeline_matches_the_flow(tiny_flows, tmp_path_factory: pytest.Tem
     assert "up to date" in sh("dvc", "status", cwd=repo)
     metrics = json.loads((repo / "results/metrics.json").read_text())
     assert (repo / "results/report.md").is_file() and (repo / "results/plots/training_curves.png").is_file()
-    shown = sh("dvc", "metrics", "show", "--json", cwd=repo)
-    columns = json.loads(shown)[""]["data"]
+    columns = sh_json("dvc", "metrics", "show", "--json", cwd=repo)[""]["data"]
     assert "kd" in columns["results/metrics.json"]["data"] and "baseline" in columns["results/metrics.json"]["data"]
     assert columns["results/dd/metrics.json"]["data"]["dd"]["lenet"]["fresh"]["mean"] > 0
 
@@ -104,3 +112,17 @@ def test_full_pipeline_matches_the_flow(tiny_flows, tmp_path_factory: pytest.Tem
     for ours, theirs in zip(dd_metrics["models"], tiny_flows.dd["models"], strict=True):
         assert ours["distilled"]["values"] == pytest.approx(theirs["distilled"]["values"])
         assert ours["random_real"]["values"] == pytest.approx(theirs["random_real"]["values"])
+
+    # `dvc exp run -S …`, then `dvc exp show`: the experiment's KD and DD accuracies as columns (the
+    # experiment's commit must carry the params file and the metrics files, not a link or nothing).
+    sh("git", "add", "-A", cwd=repo)
+    sh("git", "-c", "user.name=qdistill", "-c", "user.email=ci@qdistill", "commit", "-qm", "tiny", cwd=repo)
+    sh("dvc", "exp", "run", "-S", "kd.temperature=2", "--name", "t2", cwd=repo)
+    baseline, = [rev for rev in sh_json("dvc", "exp", "show", "--json", cwd=repo) if rev["rev"] != "workspace"]
+    experiment, = [rev for e in baseline["experiments"] for rev in e["revs"] if rev["name"] == "t2"]
+    for rev in (baseline, experiment):
+        assert not rev.get("error"), rev.get("error")
+        shown = rev["data"]["metrics"]
+        assert 0 <= shown["results/metrics.json"]["data"]["kd"]["test_accuracy"] <= 1
+        assert 0 <= shown["results/dd/metrics.json"]["data"]["dd"]["lenet"]["fresh"]["mean"] <= 100
+    assert experiment["data"]["params"]["params.yaml"]["data"]["kd"]["temperature"] == 2
