@@ -1,4 +1,5 @@
-"""Dataset-distillation flow ``dd_pipeline``: prepare → distill (per model) → evaluate → report.
+"""Dataset-distillation flow ``dd_pipeline``: prepare → distill (per model), beside it the random-real and
+full-set references → evaluate → report.
 
 Each task calls :mod:`qkernel.methods.dd.stages`; tasks exchange paths and JSON metrics. Caching is
 keyed on the parameters, the upstream paths and the code version, as in :mod:`flows.kd`.
@@ -6,6 +7,7 @@ keyed on the parameters, the upstream paths and the code version, as in :mod:`fl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +69,8 @@ def distill(params: Params, label: str, data_path: str, code: str) -> dict[str, 
     return result
 
 
-def _progress(label: str):
+def _progress(label: str) -> Callable[[str, int, float], None]:
+    """Log one line per trained model of ``label`` (what it trained on, which init, its test accuracy)."""
     log = get_run_logger()
     return lambda what, k, acc: log.info("%s on %s, init %d: test accuracy %.4f", label, what, k, acc)
 
