@@ -216,7 +216,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 
 
 def load_params(
-    path: str | Path | None = None,
+    path: str | Path | Mapping[str, Any] | None = None,
     overrides: Iterable[str] = (),
     *,
     defaults: str | Path = DEFAULT_PARAMS,
@@ -224,8 +224,9 @@ def load_params(
     """Load and validate parameters (a command does this once and passes the result on).
 
     Args:
-        path: A user parameter file merged over the defaults (may set only some keys),
-            or ``None`` to use ``./params.yaml`` if it exists, else the defaults alone.
+        path: A user parameter file merged over the defaults (may set only some keys), such
+            parameters already read (a mapping), or ``None`` to use ``./params.yaml`` if it
+            exists, else the defaults alone.
         overrides: ``key.sub=value`` strings applied last.
         defaults: The defaults file (the package's ``params.yaml``).
 
@@ -241,7 +242,8 @@ def load_params(
     if path is None and Path("params.yaml").resolve() != Path(defaults).resolve() and Path("params.yaml").is_file():
         path = "params.yaml"
     if path is not None:
-        merged = _merge(copy.deepcopy(merged), read_yaml(Path(path)))
+        user = copy.deepcopy(dict(path)) if isinstance(path, Mapping) else read_yaml(Path(path))
+        merged = _merge(copy.deepcopy(merged), user)
     for text in overrides:
         keys, value = parse_override(text)
         nested: Any = value

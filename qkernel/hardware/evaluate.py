@@ -121,14 +121,8 @@ _STUDENT_SECTIONS = ("seed", "data", "plugins", "runs_dir", "teacher", "student"
 
 def _student_params(path: Path, overrides: Sequence[str]) -> Params:
     """The student-defining sections of a run's ``params.json`` over today's defaults, then ``overrides``."""
-    import tempfile
-
     saved = json.loads(path.read_text())
-    kept = {k: v for k, v in saved.items() if k in _STUDENT_SECTIONS}
-    with tempfile.TemporaryDirectory() as tmp:
-        trimmed = Path(tmp) / "params.json"
-        trimmed.write_text(json.dumps(kept))
-        return load_params(trimmed, list(overrides))
+    return load_params({k: v for k, v in saved.items() if k in _STUDENT_SECTIONS}, list(overrides))
 
 
 def load_run(
@@ -266,9 +260,8 @@ def evaluate_student(
     """
     from qkernel.plugin.registry import get_registry
 
-    for name, value in (("shots", shots), ("limit", limit), ("batch_size", batch_size)):
-        if name == "batch_size" and value is None:
-            continue
+    given = {"shots": shots, "limit": limit, **({} if batch_size is None else {"batch_size": batch_size})}
+    for name, value in given.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{name} must be an integer >= 1; got {value!r}")
     start = time.perf_counter()
