@@ -22,7 +22,10 @@ from prefect.cache_policies import INPUTS, TASK_SOURCE, CachePolicy
 
 from qkernel.config import Params, load_params
 
-__all__ = ["CACHE", "CODE", "check", "configure_worker", "prepare", "resolve_params", "short_hash", "transient"]
+__all__ = [
+    "CACHE", "CODE", "LOG_FILE_ENV", "check", "configure_worker", "copy_logs_to", "prepare", "resolve_params",
+    "short_hash", "transient",
+]
 
 
 def runs_dir_identity(context: Any, inputs: dict[str, Any]) -> str | None:
@@ -105,12 +108,28 @@ def resolve_params(params: Params | None, params_file: str | None, overrides: li
     return p
 
 
+#: Environment variable naming the command's log file (set by the CLI; task worker processes append to it).
+LOG_FILE_ENV = "QDISTILL_LOG_FILE"
+
+
+def copy_logs_to(path: Path) -> None:
+    """Append every Prefect log record (INFO and up) of this process to ``path``."""
+    import logging
+
+    handler = logging.FileHandler(path, encoding="utf-8")  # append: line writes of several processes interleave
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    logging.getLogger("prefect").addHandler(handler)
+
+
 def configure_worker() -> None:
-    """Run in each task process before its first task: it dies with the command (even on ``kill -9``), and
-    TensorFlow's threading for unrolled loops."""
+    """Run in each task process before its first task: it dies with the command (even on ``kill -9``), its
+    log records go to the command's log file too, and TensorFlow's threading for unrolled loops."""
     from flows.server import die_with_parent
 
     die_with_parent()
+    if Path(os.environ.get(LOG_FILE_ENV, "")).is_file():
+        copy_logs_to(Path(os.environ[LOG_FILE_ENV]))
     qkernel.configure_tensorflow()
 
 

@@ -266,6 +266,7 @@ def api_server(announce: bool = True) -> Iterator[str]:
 def _temporary_server(url: str, port: int, startup_timeout: float, announce: bool) -> Iterator[None]:
     """A Prefect API server at ``url`` (loopback ``port``), a child that dies with this process, for the block."""
     import prefect
+    from prefect.context import refresh_global_settings_context
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
@@ -291,6 +292,9 @@ def _temporary_server(url: str, port: int, startup_timeout: float, announce: boo
                 f"[dim]temporary Prefect server: {url}[/]", highlight=False)
         previous = os.environ.get("PREFECT_API_URL")
         os.environ["PREFECT_API_URL"] = url  # worker processes inherit it
+        # Threads without a settings context (the process pool's log and event forwarder) read the
+        # global one: without the URL there, Prefect would start a second temporary server for them.
+        refresh_global_settings_context()
         try:
             with temporary_settings(updates={PREFECT_API_URL: url}):
                 try:
@@ -302,6 +306,7 @@ def _temporary_server(url: str, port: int, startup_timeout: float, announce: boo
                 os.environ.pop("PREFECT_API_URL", None)
             else:
                 os.environ["PREFECT_API_URL"] = previous
+            refresh_global_settings_context()
     finally:
         process.terminate()
         try:

@@ -105,20 +105,20 @@ def load(params: Path | None, overrides: list[str] | None, data_dir: Path | None
 
 
 def log_file(p: Params, command: str) -> Path:
-    """Copy every Prefect log record of this process (flows, tasks, the server) to ``<runs_dir>/logs/``.
+    """Copy every Prefect log record of this process and of its task worker processes (flows, tasks, the
+    server) to ``<runs_dir>/logs/``.
 
     Returns:
         The log file, ``<runs_dir>/logs/<command>-<UTC time>.log``.
     """
-    import logging
     import time
+
+    from flows.common import LOG_FILE_ENV, copy_logs_to
 
     path = Path(p.runs_dir) / "logs" / f"{command}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.log"
     path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.setLevel(logging.INFO)
-    logging.getLogger("prefect").addHandler(handler)
+    copy_logs_to(path)
+    os.environ[LOG_FILE_ENV] = str(path.resolve())  # worker processes (configure_worker) append to it too
     return path
 
 

@@ -77,18 +77,20 @@ def accuracy(model: tf.keras.Model, x: np.ndarray, y: np.ndarray, batch_size: in
 
 
 def _steps(model: tf.keras.Model, optimizer: tf.keras.optimizers.Optimizer, loss_fn: LossFn) -> tuple[Any, Any]:
-    """The traced train and eval steps of ``model`` with ``optimizer`` and ``loss_fn``, cached on the model.
+    """The traced train-epoch and eval steps of ``model`` with ``optimizer`` and ``loss_fn``, cached on the model.
 
     Tracing a quantum model's step costs seconds; a caller that trains the same model
     object again (with the same optimizer, reset) reuses the traced graphs. The cache key
     holds the optimizer alive, so its ``id`` cannot be reused by another one.
+
+    A whole epoch is one call: the batches are sliced from the epoch's order inside the graph,
+    so a small model's step (a few milliseconds of work) does not wait on Python between batches.
     """
     cache = model.__dict__.setdefault("_qdistill_fit_steps", {})
     key = (id(optimizer), loss_fn)
     if key in cache:
         return cache[key][1:]
 
-    @tf.function(reduce_retracing=True)
     def train_step(xb: tf.Tensor, yb: tf.Tensor, eb: Any) -> tf.Tensor:
         with tf.GradientTape() as tape:
             loss = loss_fn(model, xb, yb, eb, True)
@@ -97,14 +99,25 @@ def _steps(model: tf.keras.Model, optimizer: tf.keras.optimizers.Optimizer, loss
         return loss
 
     @tf.function(reduce_retracing=True)
+    def train_epoch(x: tf.Tensor, y: tf.Tensor, extra: Any, order: tf.Tensor, batch_size: tf.Tensor) -> tf.Tensor:
+        """Every batch of ``order`` (consecutive slices of ``batch_size``) in turn; the per-batch losses."""
+        n_batches = (tf.size(order) + batch_size - 1) // batch_size
+        losses = tf.TensorArray(tf.float32, size=n_batches)
+        for b in tf.range(n_batches):
+            idx = order[b * batch_size:(b + 1) * batch_size]
+            eb = None if extra is None else tf.gather(extra, idx)
+            losses = losses.write(b, tf.cast(train_step(tf.gather(x, idx), tf.gather(y, idx), eb), tf.float32))
+        return losses.stack()
+
+    @tf.function(reduce_retracing=True)
     def eval_step(xb: tf.Tensor, yb: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         logits = model(xb, training=False)
         loss = tf.keras.losses.sparse_categorical_crossentropy(yb, logits, from_logits=True)
         hits = tf.cast(tf.equal(tf.argmax(logits, axis=1, output_type=yb.dtype), yb), tf.float32)
         return tf.reduce_sum(loss), tf.reduce_sum(hits)
 
-    cache[key] = (optimizer, train_step, eval_step)
-    return train_step, eval_step
+    cache[key] = (optimizer, train_epoch, eval_step)
+    return train_epoch, eval_step
 
 
 #: Learning-rate schedules of :func:`make_optimizer`.
@@ -172,7 +185,7 @@ def fit(
         checkpoint_dir: If given, a checkpoint is written after every epoch and a run that
             finds one resumes from it.
         on_epoch: Called with each epoch's record (progress, logging).
-        on_batch: Called as ``on_batch(batch_index, n_batches)`` (progress bars).
+        on_batch: Called as ``on_batch(batches_done, n_batches)`` after each epoch's batches (progress bars).
         stop_after_epoch: Return after this epoch as if killed (tests of resumption).
         train_past_stop: Train all ``epochs`` and also return the final weights (see above).
 
@@ -182,9 +195,11 @@ def fit(
     x_train, y_train = train
     n = len(x_train)
     n_batches = max(1, -(-n // batch_size))
+    x_t, y_t = tf.convert_to_tensor(x_train), tf.convert_to_tensor(y_train)
     extra_t = None if extra is None else tf.convert_to_tensor(extra)
+    batch_t = tf.constant(batch_size, tf.int32)
 
-    train_step, eval_step = _steps(model, optimizer, loss_fn)
+    train_epoch, eval_step = _steps(model, optimizer, loss_fn)
 
     def evaluate(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         total_loss, total_hits = 0.0, 0.0
@@ -219,13 +234,9 @@ def fit(
             result.stopped_early = True
             break
         order = np.random.default_rng([seed, epoch]).permutation(n)
-        losses = []
-        for b in range(n_batches):
-            idx = order[b * batch_size : (b + 1) * batch_size]
-            eb = None if extra_t is None else tf.gather(extra_t, idx)
-            losses.append(float(train_step(tf.convert_to_tensor(x_train[idx]), tf.convert_to_tensor(y_train[idx]), eb)))
-            if on_batch is not None:
-                on_batch(b + 1, n_batches)
+        losses = train_epoch(x_t, y_t, extra_t, tf.constant(order, tf.int32), batch_t).numpy()
+        if on_batch is not None:
+            on_batch(n_batches, n_batches)
         val_loss, val_acc = evaluate(*val)
         record = {"epoch": epoch, "loss": float(np.mean(losses)), "val_loss": val_loss, "val_accuracy": val_acc}
         result.history.append(record)

@@ -119,23 +119,27 @@ def distill(
     one_group = tf.zeros([per_class + ipc], tf.int32)
 
     @tf.function
-    def match(x_real: tf.Tensor, aug_seed: tf.Tensor) -> tf.Tensor:
+    def class_match(x_real: tf.Tensor, k: tf.Tensor, aug_seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Class ``k``'s distance and its gradient to the class's synthetic images (one trace for every class)."""
+        syn = tf.cast(tf.convert_to_tensor(images)[k * ipc:(k + 1) * ipc], x_real.dtype)
         with tf.GradientTape() as tape:
-            distance = tf.constant(0.0)
-            for k in range(c):  # unrolled: one traced graph for every class
-                both = tf.concat([x_real[k * per_class:(k + 1) * per_class],
-                                  tf.cast(images[k * ipc:(k + 1) * ipc], x_real.dtype)], 0)
-                both = augment(both, strategy, aug_seed + k, one_group, 1)  # one draw for the class
-                y = tf.fill([per_class], k)
-                with tf.GradientTape() as real_tape:
-                    real_loss = _ce(model, both[:per_class], y)
-                g_real = real_tape.gradient(real_loss, matched)
-                with tf.GradientTape() as syn_tape:
-                    syn_loss = _ce(model, both[per_class:], tf.fill([ipc], k))
-                g_syn = syn_tape.gradient(syn_loss, matched)
-                distance = distance + gradient_distance(g_real, g_syn)
-        image_opt.apply_gradients([(tape.gradient(distance, images), images)])
-        return distance
+            tape.watch(syn)
+            both = augment(tf.concat([x_real, syn], 0), strategy, aug_seed + k, one_group, 1)  # one draw
+            with tf.GradientTape() as real_tape:
+                real_loss = _ce(model, both[:per_class], tf.fill([per_class], k))
+            g_real = real_tape.gradient(real_loss, matched)
+            with tf.GradientTape() as syn_tape:
+                syn_loss = _ce(model, both[per_class:], tf.fill([ipc], k))
+            g_syn = syn_tape.gradient(syn_loss, matched)
+            distance = gradient_distance(g_real, g_syn)
+        return distance, tape.gradient(distance, syn)
+
+    def match(x_real: np.ndarray, aug_seed: tf.Tensor) -> float:
+        """One match over every class: the synthetic images take one step on the summed distance."""
+        distances, grads = zip(*(class_match(tf.convert_to_tensor(x_real[k * per_class:(k + 1) * per_class]),
+                                             tf.constant(k, tf.int32), aug_seed) for k in range(c)))
+        image_opt.apply_gradients([(tf.cast(tf.concat(grads, 0), images.dtype), images)])
+        return float(tf.add_n(distances))
 
     @tf.function
     def net_step(aug_seed: tf.Tensor) -> tf.Tensor:
@@ -152,8 +156,7 @@ def distill(
         distances = []
         for ol in range(options.outer_loop):
             idx = sample_by_class(task.y_train, c, per_class, rng)
-            distances.append(float(match(tf.convert_to_tensor(task.x_train[idx]),
-                                         tf.constant([seed, 1000 * step + ol], tf.int32))))
+            distances.append(match(task.x_train[idx], tf.constant([seed, 1000 * step + ol], tf.int32)))
             if ol == options.outer_loop - 1:
                 break
             for il in range(options.inner_loop):
