@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import uuid
 from pathlib import Path
@@ -112,14 +113,17 @@ def resolve_params(params: Params | None, params_file: str | None, overrides: li
 LOG_FILE_ENV = "QDISTILL_LOG_FILE"
 
 
-def copy_logs_to(path: Path) -> None:
-    """Append every Prefect log record (INFO and up) of this process to ``path``."""
-    import logging
+def copy_logs_to(path: Path) -> logging.Handler:
+    """Append every Prefect log record (INFO and up) of this process to ``path``.
 
+    Returns:
+        The handler added to the ``prefect`` logger (remove and close it to stop copying).
+    """
     handler = logging.FileHandler(path, encoding="utf-8")  # append: line writes of several processes interleave
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.setLevel(logging.INFO)
     logging.getLogger("prefect").addHandler(handler)
+    return handler
 
 
 def configure_worker() -> None:

@@ -15,8 +15,10 @@ Every command loads its parameters once (:func:`load`) and passes them on.
 from __future__ import annotations
 
 import functools
+import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -104,11 +106,12 @@ def load(params: Path | None, overrides: list[str] | None, data_dir: Path | None
     return load_params(params, _overrides(overrides, data_dir))
 
 
-def log_file(p: Params, command: str) -> Path:
-    """Copy every Prefect log record of this process and of its task worker processes (flows, tasks, the
-    server) to ``<runs_dir>/logs/``.
+@contextmanager
+def log_file(p: Params, command: str) -> Iterator[Path]:
+    """For the block, copy every Prefect log record of this process and of its task worker processes
+    (flows, tasks, the server) to ``<runs_dir>/logs/``; afterwards this process stops copying.
 
-    Returns:
+    Yields:
         The log file, ``<runs_dir>/logs/<command>-<UTC time>.log``.
     """
     import time
@@ -117,9 +120,18 @@ def log_file(p: Params, command: str) -> Path:
 
     path = Path(p.runs_dir) / "logs" / f"{command}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.log"
     path.parent.mkdir(parents=True, exist_ok=True)
-    copy_logs_to(path)
+    handler = copy_logs_to(path)
+    previous = os.environ.get(LOG_FILE_ENV)
     os.environ[LOG_FILE_ENV] = str(path.resolve())  # worker processes (configure_worker) append to it too
-    return path
+    try:
+        yield path
+    finally:
+        logging.getLogger("prefect").removeHandler(handler)
+        handler.close()
+        if previous is None:
+            os.environ.pop(LOG_FILE_ENV, None)
+        else:
+            os.environ[LOG_FILE_ENV] = previous
 
 
 def main() -> None:  # pragma: no cover - the console script

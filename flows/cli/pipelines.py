@@ -23,8 +23,7 @@ def run_context(p: Params, command: str) -> Iterator[None]:
 
     fresh = not Path(p.runs_dir).exists()
     try:
-        with api_server():
-            path = log_file(p, command)
+        with api_server(), log_file(p, command) as path:
             yield
             console.print(f"full log: {path}", highlight=False)
     except BaseException:

@@ -152,3 +152,26 @@ def test_user_folder_plugin_is_listed_with_its_origin_and_usable_by_name(tmp_pat
     registry = get_registry([folder])
     assert registry.get("encoder", "half-angle-x").origin == str(folder / "half_angle.py")
     check_plugin("encoder", "half-angle-x", registry)  # the conformance helper a plugin author runs
+
+
+def test_a_commands_log_file_takes_its_records_and_nothing_after_it(tmp_path: Path, monkeypatch) -> None:
+    """Records logged during the command reach its file; afterwards the handler and the variable the
+    task worker processes read are gone, so a later command in the same process writes elsewhere."""
+    import logging
+    import os
+
+    from flows.cli import log_file
+    from flows.common import LOG_FILE_ENV
+    from qkernel.config import load_params
+
+    monkeypatch.delenv(LOG_FILE_ENV, raising=False)
+    logger = logging.getLogger("prefect.test_log_file")
+    handlers = list(logging.getLogger("prefect").handlers)
+    with log_file(load_params(None, [f"runs_dir={tmp_path}"]), "run") as path:
+        assert os.environ[LOG_FILE_ENV] == str(path.resolve())
+        logger.warning("during the command")
+    logger.warning("after the command")
+    assert LOG_FILE_ENV not in os.environ
+    assert logging.getLogger("prefect").handlers == handlers
+    text = path.read_text()
+    assert "during the command" in text and "after the command" not in text
