@@ -154,7 +154,8 @@ def test_user_folder_plugin_is_listed_with_its_origin_and_usable_by_name(tmp_pat
     check_plugin("encoder", "half-angle-x", registry)  # the conformance helper a plugin author runs
 
 
-def test_a_commands_log_file_takes_its_records_and_nothing_after_it(tmp_path: Path, monkeypatch) -> None:
+def test_a_commands_log_file_takes_its_records_and_nothing_after_it(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """Records logged during the command reach its file; afterwards the handler and the variable the
     task worker processes read are gone, so a later command in the same process writes elsewhere."""
     import logging
