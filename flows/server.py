@@ -269,6 +269,8 @@ def _temporary_server(url: str, port: int, startup_timeout: float, announce: boo
     from prefect.context import refresh_global_settings_context
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    from qkernel._env import environ_set
+
     env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
     # Its own session: a Ctrl-C in the terminal reaches the command, which still reports to the
     # server on its way out, and not the server itself.
@@ -290,23 +292,18 @@ def _temporary_server(url: str, port: int, startup_timeout: float, announce: boo
 
             Console(stderr=True).print(
                 f"[dim]temporary Prefect server: {url}[/]", highlight=False)
-        previous = os.environ.get("PREFECT_API_URL")
-        os.environ["PREFECT_API_URL"] = url  # worker processes inherit it
-        # Threads without a settings context (the process pool's log and event forwarder) read the
-        # global one: without the URL there, Prefect would start a second temporary server for them.
-        refresh_global_settings_context()
         try:
-            with temporary_settings(updates={PREFECT_API_URL: url}):
-                try:
-                    yield
-                finally:
-                    _drain()
+            with environ_set("PREFECT_API_URL", url):  # worker processes inherit it
+                # Threads without a settings context (the process pool's log and event forwarder) read the
+                # global one: without the URL there, Prefect would start a second temporary server for them.
+                refresh_global_settings_context()
+                with temporary_settings(updates={PREFECT_API_URL: url}):
+                    try:
+                        yield
+                    finally:
+                        _drain()
         finally:
-            if previous is None:
-                os.environ.pop("PREFECT_API_URL", None)
-            else:
-                os.environ["PREFECT_API_URL"] = previous
-            refresh_global_settings_context()
+            refresh_global_settings_context()  # from the environment as it was before
     finally:
         process.terminate()
         try:

@@ -11,6 +11,8 @@ import os
 import re
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 #: Variables qdistill sets unless the user already chose a value.
 DEFAULTS: dict[str, str] = {
@@ -50,6 +52,20 @@ NATIVE_NOISE = re.compile(
 )
 
 _filtering = False
+
+
+@contextmanager
+def environ_set(name: str, value: str) -> Iterator[None]:
+    """``os.environ[name] = value`` for the block (child processes started in it inherit it), then as before."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
 
 
 def filter_native_logs() -> bool:

@@ -121,17 +121,12 @@ def log_file(p: Params, command: str) -> Iterator[Path]:
     path = Path(p.runs_dir) / "logs" / f"{command}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.log"
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = copy_logs_to(path)
-    previous = os.environ.get(LOG_FILE_ENV)
-    os.environ[LOG_FILE_ENV] = str(path.resolve())  # worker processes (configure_worker) append to it too
     try:
-        yield path
+        with qkernel._env.environ_set(LOG_FILE_ENV, str(path.resolve())):  # task worker processes append too
+            yield path
     finally:
         logging.getLogger("prefect").removeHandler(handler)
         handler.close()
-        if previous is None:
-            os.environ.pop(LOG_FILE_ENV, None)
-        else:
-            os.environ[LOG_FILE_ENV] = previous
 
 
 def main() -> None:  # pragma: no cover - the console script
