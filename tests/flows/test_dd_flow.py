@@ -33,7 +33,10 @@ def test_dd_pipeline_writes_distilled_sets_report_and_artifacts_then_hits_cache(
     cost = by_label["qlenet"]["quantum_cost"]
     assert cost["distilled"]["simulation_executions"] == 60  # 2 per class x 10 classes x 3 protocol epochs
     assert cost["full"]["simulation_executions"] == 180  # 180 training images x 1 epoch
-    assert by_label["qlenet"]["protocol"].startswith("SGD lr 0.01")
+    from qkernel.config import load_params
+
+    lr = load_params(None, overrides).dd.eval.learning_rate
+    assert by_label["qlenet"]["protocol"].startswith(f"SGD lr {lr:g} (x0.1 at half)")
     assert len(np.load(result["distilled"]["qlenet"])["learning_rates"]) == 2  # 2 steps x 1 epoch
     with_distilled = np.load(result["distilled"]["qlenet"])
     assert with_distilled["images"].shape == (20, 28, 28) and with_distilled["labels"].tolist() == sorted([*range(10)] * 2)

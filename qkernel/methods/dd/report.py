@@ -21,7 +21,8 @@ from qkernel.published import COMPARABLE, DD_ACCURACY
 from qkernel.reporting import markdown_table, plt, save_figure
 
 __all__ = [
-    "DDReport", "accuracy_rows", "cost_rows", "cross_rows", "flat_metrics", "method_label", "paired_gain",
+    "DDReport", "accuracy_rows", "cost_rows", "cross_rows", "flat_metrics", "format_accuracy", "method_label",
+    "paired_gain",
     "plot_image_grid", "plot_learning_rates", "plot_outer_loss", "write_dd_report",
 ]
 
@@ -90,7 +91,8 @@ def plot_outer_loss(histories: dict[str, Sequence[dict[str, float]]], path: Path
     return save_figure(fig, path)
 
 
-def _pct(block: dict[str, Any] | None) -> str:
+def format_accuracy(block: dict[str, Any] | None) -> str:
+    """Accuracies as ``89.4 ± 0.9`` (%, mean ± std), the mean alone for one value, ``—`` for none."""
     if not block or block.get("mean") is None:
         return "—"
     if len(block["values"]) == 1:
@@ -128,9 +130,9 @@ def accuracy_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         gain = paired_gain(r["distilled"], r["random_real"])
         rows.append({
             "model": r["label"], "method": method_label(r), "parameters": r["parameters"],
-            "distilled_%": _pct(r["distilled"]), "random_real_%": _pct(r["random_real"]),
+            "distilled_%": format_accuracy(r["distilled"]), "random_real_%": format_accuracy(r["random_real"]),
             "gain_vs_random": "—" if gain is None else f"{gain['mean']:+.1f} [{gain['low']:+.1f}, {gain['high']:+.1f}]",
-            "full_set_%": _pct(r["full"]), "known_init_%": _pct(r.get("known_init")),
+            "full_set_%": format_accuracy(r["full"]), "known_init_%": format_accuracy(r.get("known_init")),
             "published_%": published,
         })
     return rows
@@ -158,8 +160,8 @@ def cross_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The cross-architecture table: a row per distilled set, a column per model trained on it (fresh inits),
     and a last row with each model's random real subsets for reference."""
     sets = sorted({s for r in results for s in r.get("sets", {})}, key=[r["label"] for r in results].index)
-    rows = [{"set": s, **{r["label"]: _pct(r["sets"].get(s, {}).get("distilled")) for r in results}} for s in sets]
-    rows.append({"set": "random real", **{r["label"]: _pct(r["random_real"]) for r in results}})
+    rows = [{"set": s, **{r["label"]: format_accuracy(r["sets"].get(s, {}).get("distilled")) for r in results}} for s in sets]
+    rows.append({"set": "random real", **{r["label"]: format_accuracy(r["random_real"]) for r in results}})
     return rows
 
 
@@ -256,9 +258,9 @@ def write_dd_ablation(runs: Sequence[dict[str, Any]], out: Path) -> tuple[Path, 
                 continue
             gain = paired_gain(r["distilled"], r["random_real"])
             rows.append({"dataset": r["dataset"], "method": method_label(r), "images_per_class": r["images_per_class"],
-                         "model": r["label"], "distilled_%": _pct(r["distilled"]),
-                         "random_real_%": _pct(r["random_real"]),
+                         "model": r["label"], "distilled_%": format_accuracy(r["distilled"]),
+                         "random_real_%": format_accuracy(r["random_real"]),
                          "gain": "—" if gain is None else f"{gain['mean']:+.1f} [{gain['low']:+.1f}, {gain['high']:+.1f}]",
-                         "full_set_%": _pct(r["full"]), "run": run["run_dir"]})
+                         "full_set_%": format_accuracy(r["full"]), "run": run["run_dir"]})
     atomic_write_json(out / "dd_summary.json", {"rows": rows})
     return atomic_write_text(out / "dd_summary.md", "# Dataset distillation grid\n\n" + markdown_table(rows)), rows

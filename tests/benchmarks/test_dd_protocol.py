@@ -1,0 +1,57 @@
+"""``benchmarks.dd_protocol``: the protocol's learning rate is chosen on the validation split, never on test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TINY_DD
+
+LENET_ONLY = [o for o in TINY_DD if not o.startswith("dd.models=")] + ["dd.models=[{label: lenet, model: lenet, options: {}}]"]
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    from benchmarks.dd_protocol import sweep
+    from qkernel.methods.dd.protocol import Trainer
+
+    scored: list[int] = []
+    score = Trainer.score
+
+    def recording(self, x, y, seed, epochs, x_test, y_test):  # noqa: ANN001, ANN202
+        scored.append(len(x_test))
+        return score(self, x, y, seed, epochs, x_test, y_test)
+
+    out = tmp_path_factory.mktemp("dd-protocol")
+    overrides = ["data.per_class=20", "data.test_per_class=3", *LENET_ONLY]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Trainer, "score", recording)
+        rows = sweep(overrides, [0.01, 1e6], inits=2, out=out)
+    return {"rows": rows, "scored": scored, "out": out}
+
+
+def test_every_rate_scores_the_set_random_real_and_full_set_on_validation(swept: dict) -> None:
+    import numpy as np
+
+    from qkernel.data.prepare import load_prepared
+
+    data = load_prepared(next(Path(swept["out"], "data").glob("*.npz")))
+    assert len(data.y["val"]) == 20 and len(data.y["test"]) == 30
+    assert set(swept["scored"]) == {20}  # every trained model was scored on the 20 validation images
+    good = swept["rows"][0]
+    assert good["model"] == "lenet" and good["learning_rate"] == 0.01
+    for block, n in (("distilled", 2), ("random_real", 2), ("full", 1)):
+        values = good[block]["values"]
+        assert len(values) == n and all(0.0 <= v <= 1.0 for v in values)
+        assert np.allclose(np.asarray(values) * 20, np.round(np.asarray(values) * 20))  # k / 20 validation images
+
+
+def test_a_diverging_rate_is_reported_not_skipped(swept: dict) -> None:
+    from benchmarks.dd_protocol import table_rows
+
+    bad = swept["rows"][1]
+    assert bad["learning_rate"] == 1e6 and "diverged" in bad["error"] and "dd.eval.learning_rate" in bad["error"]
+    shown = table_rows(swept["rows"])
+    assert [r["learning_rate"] for r in shown] == ["0.01", "1e+06"] and shown[1]["distilled_%"] == "diverged"
+    assert "±" in shown[0]["distilled_%"]
