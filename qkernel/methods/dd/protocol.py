@@ -108,17 +108,20 @@ class Trainer:
         batch = min(self.protocol.batch_size, len(x))
         n_batches = -(-len(x) // batch)
         rng = np.random.default_rng([seed, 7])
-        loss = 0.0
-        for epoch in range(epochs):
-            self.optimizer.learning_rate.assign(self.protocol.learning_rate * (0.1 if epoch >= epochs // 2 else 1.0))
-            order = rng.permutation(len(x))
-            for b in range(n_batches):
-                idx = order[b * batch:(b + 1) * batch]
-                loss = self._step(tf.convert_to_tensor(x[idx]), tf.convert_to_tensor(y[idx]),
-                                  tf.constant([seed, epoch * n_batches + b], tf.int32))
+        loss, cause = 0.0, ""
+        try:
+            for epoch in range(epochs):
+                self.optimizer.learning_rate.assign(self.protocol.learning_rate * (0.1 if epoch >= epochs // 2 else 1.0))
+                order = rng.permutation(len(x))
+                for b in range(n_batches):
+                    idx = order[b * batch:(b + 1) * batch]
+                    loss = self._step(tf.convert_to_tensor(x[idx]), tf.convert_to_tensor(y[idx]),
+                                      tf.constant([seed, epoch * n_batches + b], tf.int32))
+        except tf.errors.InvalidArgumentError as exc:  # e.g. an encoder's finiteness check in the graph
+            loss, cause = float("nan"), exc.message.splitlines()[0]
         if not np.isfinite(float(loss)):
-            raise ConfigError(f"evaluation training diverged (loss {float(loss)}); lower dd.eval.learning_rate "
-                              f"(now {self.protocol.learning_rate})")
+            raise ConfigError(f"evaluation training diverged ({cause or f'loss {float(loss)}'}); lower "
+                              f"dd.eval.learning_rate (now {self.protocol.learning_rate})")
         return model
 
     def score(self, x: np.ndarray, y: np.ndarray, seed: int, epochs: int, x_test: np.ndarray,

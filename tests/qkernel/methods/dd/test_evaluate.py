@@ -77,3 +77,16 @@ def test_random_real_subset_is_balanced_and_checks_counts() -> None:
     assert picked.shape == (6, 1, 1) and np.all(picked[:3] < 10) and np.all(picked[3:] >= 10)
     with pytest.raises(ConfigError, match="class 0 has 10 training images; 11 per class were requested"):
         random_real_subset(x, y, 2, 11, np.random.default_rng(0))
+
+
+def test_a_diverging_protocol_names_its_learning_rate_whatever_stops_it() -> None:
+    """A rate that blows the weights up stops training either at a non-finite loss or inside the graph (the
+    amplitude encoder's finiteness check); both end in one error naming ``dd.eval.learning_rate``."""
+    from qkernel.methods.dd.protocol import Protocol, Trainer
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((20, 28, 28), dtype=np.float32), np.repeat(np.arange(10), 2)
+    trainer = Trainer(lambda seed: build(readout="hermitian", seed=seed), Protocol(1e9, 0.9, 0.0, 256, 3, 1, ()))
+    with pytest.raises(ConfigError, match=r"evaluation training diverged \(.+\); lower dd.eval.learning_rate "
+                                          r"\(now 1000000000.0\)"):
+        trainer.train(x, y, seed=0, epochs=3)
