@@ -8,7 +8,9 @@ import pytest
 
 from tests.conftest import TINY_DD
 
-LENET_ONLY = [o for o in TINY_DD if not o.startswith("dd.models=")] + ["dd.models=[{label: lenet, model: lenet, options: {}}]"]
+#: The CI-sized DD configuration with LeNet alone (the sweep's logic does not depend on the model).
+LENET_ONLY = [*(o for o in TINY_DD if not o.startswith("dd.models=")),
+              "dd.models=[{label: lenet, model: lenet, options: {}}]"]
 
 
 @pytest.fixture(scope="module")

@@ -111,7 +111,8 @@ class Trainer:
         loss, cause = 0.0, ""
         try:
             for epoch in range(epochs):
-                self.optimizer.learning_rate.assign(self.protocol.learning_rate * (0.1 if epoch >= epochs // 2 else 1.0))
+                decay = 0.1 if epoch >= epochs // 2 else 1.0
+                self.optimizer.learning_rate.assign(self.protocol.learning_rate * decay)
                 order = rng.permutation(len(x))
                 for b in range(n_batches):
                     idx = order[b * batch:(b + 1) * batch]

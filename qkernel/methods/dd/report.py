@@ -22,8 +22,7 @@ from qkernel.reporting import markdown_table, plt, save_figure
 
 __all__ = [
     "DDReport", "accuracy_rows", "cost_rows", "cross_rows", "flat_metrics", "format_accuracy", "method_label",
-    "paired_gain",
-    "plot_image_grid", "plot_learning_rates", "plot_outer_loss", "write_dd_report",
+    "paired_gain", "plot_image_grid", "plot_learning_rates", "plot_outer_loss", "write_dd_report",
 ]
 
 
@@ -130,7 +129,8 @@ def accuracy_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         gain = paired_gain(r["distilled"], r["random_real"])
         rows.append({
             "model": r["label"], "method": method_label(r), "parameters": r["parameters"],
-            "distilled_%": format_accuracy(r["distilled"]), "random_real_%": format_accuracy(r["random_real"]),
+            "distilled_%": format_accuracy(r["distilled"]),
+            "random_real_%": format_accuracy(r["random_real"]),
             "gain_vs_random": "—" if gain is None else f"{gain['mean']:+.1f} [{gain['low']:+.1f}, {gain['high']:+.1f}]",
             "full_set_%": format_accuracy(r["full"]), "known_init_%": format_accuracy(r.get("known_init")),
             "published_%": published,
@@ -160,7 +160,8 @@ def cross_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The cross-architecture table: a row per distilled set, a column per model trained on it (fresh inits),
     and a last row with each model's random real subsets for reference."""
     sets = sorted({s for r in results for s in r.get("sets", {})}, key=[r["label"] for r in results].index)
-    rows = [{"set": s, **{r["label"]: format_accuracy(r["sets"].get(s, {}).get("distilled")) for r in results}} for s in sets]
+    rows = [{"set": s, **{r["label"]: format_accuracy(r["sets"].get(s, {}).get("distilled")) for r in results}}
+            for s in sets]
     rows.append({"set": "random real", **{r["label"]: format_accuracy(r["random_real"]) for r in results}})
     return rows
 
