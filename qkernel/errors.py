@@ -33,3 +33,18 @@ class DataFormatError(QDistillError, ValueError):
 
 class HardwareError(QDistillError):
     """A quantum processor cannot be used: no credentials, an unknown processor, or a circuit it rejects."""
+
+
+def graph_error_cause(message: str) -> str:
+    """What a TensorFlow runtime error says went wrong, without the graph's call stack around it.
+
+    A failing op inside a ``tf.function`` reports ``Graph execution error:``, the Python stack that
+    defined the op, then its own message (e.g. an encoder's ``features must be finite``) and the node;
+    this returns that message line (the first line when there is no stack).
+    """
+    lines = [line.strip() for line in message.splitlines()]
+    stack_end = max((i for i, line in enumerate(lines) if line.startswith("File ")), default=-1)
+    for line in lines[stack_end + 1:]:
+        if line and not line.startswith(("[[", "Graph execution error", "Detected at node")):
+            return line
+    return lines[0] if lines else message

@@ -36,7 +36,7 @@ import tensorflow as tf
 from pydantic import Field
 
 import qkernel
-from qkernel.errors import ConfigError
+from qkernel.errors import ConfigError, graph_error_cause
 from qkernel.methods.dd.synthetic import Distilled, DistillTask, balanced_labels, init_pool, initial_images, load_state
 from qkernel.methods.dd.unrolled import cross_entropy, inner_train, step_batches
 from qkernel.nn.functional import FunctionalModel
@@ -164,7 +164,7 @@ def distill(
         try:
             loss = float(step(w0, tf.convert_to_tensor(x_train[idx]), tf.convert_to_tensor(y_train[idx])))
         except tf.errors.InvalidArgumentError as exc:  # e.g. an encoder's finiteness check in the graph
-            loss, cause = float("nan"), exc.message.splitlines()[0]
+            loss, cause = float("nan"), graph_error_cause(exc.message)
         else:
             cause = f"loss {loss}"
         if not np.isfinite(loss):

@@ -102,7 +102,7 @@ class Trainer:
         Raises:
             qkernel.errors.ConfigError: if the loss becomes non-finite (naming the learning rate).
         """
-        from qkernel.errors import ConfigError
+        from qkernel.errors import ConfigError, graph_error_cause
 
         model = self._start(seed)
         batch = min(self.protocol.batch_size, len(x))
@@ -119,7 +119,7 @@ class Trainer:
                     loss = self._step(tf.convert_to_tensor(x[idx]), tf.convert_to_tensor(y[idx]),
                                       tf.constant([seed, epoch * n_batches + b], tf.int32))
         except tf.errors.InvalidArgumentError as exc:  # e.g. an encoder's finiteness check in the graph
-            loss, cause = float("nan"), exc.message.splitlines()[0]
+            loss, cause = float("nan"), graph_error_cause(exc.message)
         if not np.isfinite(float(loss)):
             raise ConfigError(f"evaluation training diverged ({cause or f'loss {float(loss)}'}); lower "
                               f"dd.eval.learning_rate (now {self.protocol.learning_rate})")
