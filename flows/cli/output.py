@@ -36,9 +36,9 @@ def print_dd_results(result: dict) -> None:
 
     rows = accuracy_rows(result["models"])
     first = result["models"][0] if result["models"] else {"dataset": "", "images_per_class": ""}
-    table = Table(title=f"dataset distillation, {first['dataset']}, {first['images_per_class']} images/class: "
-                        "test %, fresh inits", title_justify="left", pad_edge=False)  # six columns in 80
     known = any(r["known_init_%"] != "—" for r in rows)
+    table = Table(title=f"dataset distillation, {first['dataset']}, {first['images_per_class']} images/class: "
+                        "test %, fresh inits", title_justify="left", pad_edge=not known)  # six columns fit 80 unpadded
     for col in ("model", "distilled", "random real", "gain [95% CI]", "full set", *(["known init"] if known else [])):
         table.add_column(col, justify="left" if col == "model" else "right", overflow="fold")
     methods = sorted({r["method"] for r in rows})
