@@ -46,7 +46,7 @@ def sweep(overrides: list[str], rates: list[float], inits: int, out: Path) -> li
         distill_s = time.perf_counter() - start
         factory = model_factory(p, spec, data.image_shape, data.num_classes)
         for lr in rates:
-            ev = p.dd.eval.model_copy(update={"learning_rate": lr, "inits": inits, "real_draws": inits})
+            ev = p.dd.eval.model_copy(update={"learning_rate": lr})
             trainer = Trainer(factory, Protocol.from_params(ev))
             start = time.perf_counter()
             try:

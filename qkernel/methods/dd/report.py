@@ -21,8 +21,8 @@ from qkernel.published import COMPARABLE, DD_ACCURACY
 from qkernel.reporting import markdown_table, plt, save_figure
 
 __all__ = [
-    "DDReport", "accuracy_rows", "cost_rows", "cross_rows", "flat_metrics", "format_accuracy", "method_label",
-    "paired_gain", "plot_image_grid", "plot_learning_rates", "plot_outer_loss", "write_dd_report",
+    "DDReport", "accuracy_rows", "cost_rows", "cross_rows", "flat_metrics", "format_accuracy", "format_gain",
+    "method_label", "paired_gain", "plot_image_grid", "plot_learning_rates", "plot_outer_loss", "write_dd_report",
 ]
 
 
@@ -109,6 +109,12 @@ def paired_gain(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float] | None
     return {"mean": float(diff.mean()), "low": float(diff.mean() - half), "high": float(diff.mean() + half), "n": n}
 
 
+def format_gain(a: dict[str, Any], b: dict[str, Any]) -> str:
+    """:func:`paired_gain` as ``+1.0 [-1.7, +3.8]`` (points, 95 % CI), or ``—`` with fewer than two pairs."""
+    gain = paired_gain(a, b)
+    return "—" if gain is None else f"{gain['mean']:+.1f} [{gain['low']:+.1f}, {gain['high']:+.1f}]"
+
+
 def method_label(r: dict[str, Any]) -> str:
     """``distribution-matching``, or ``performance-matching (fixed init)``: the init mode beside every number."""
     method = r.get("method") or "—"
@@ -126,12 +132,11 @@ def accuracy_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         if r.get("distilled") is None:
             continue  # a cross-architecture model without a set of its own
         published = DD_ACCURACY.get((r["model"], COMPARABLE.get(r["dataset"], r["dataset"])))
-        gain = paired_gain(r["distilled"], r["random_real"])
         rows.append({
             "model": r["label"], "method": method_label(r), "parameters": r["parameters"],
             "distilled_%": format_accuracy(r["distilled"]),
             "random_real_%": format_accuracy(r["random_real"]),
-            "gain_vs_random": "—" if gain is None else f"{gain['mean']:+.1f} [{gain['low']:+.1f}, {gain['high']:+.1f}]",
+            "gain_vs_random": format_gain(r["distilled"], r["random_real"]),
             "full_set_%": format_accuracy(r["full"]), "known_init_%": format_accuracy(r.get("known_init")),
             "published_%": published,
         })
@@ -257,11 +262,10 @@ def write_dd_ablation(runs: Sequence[dict[str, Any]], out: Path) -> tuple[Path, 
         for r in run["models"]:
             if r.get("distilled") is None:
                 continue
-            gain = paired_gain(r["distilled"], r["random_real"])
             rows.append({"dataset": r["dataset"], "method": method_label(r), "images_per_class": r["images_per_class"],
                          "model": r["label"], "distilled_%": format_accuracy(r["distilled"]),
                          "random_real_%": format_accuracy(r["random_real"]),
-                         "gain": "—" if gain is None else f"{gain['mean']:+.1f} [{gain['low']:+.1f}, {gain['high']:+.1f}]",
+                         "gain": format_gain(r["distilled"], r["random_real"]),
                          "full_set_%": format_accuracy(r["full"]), "run": run["run_dir"]})
     atomic_write_json(out / "dd_summary.json", {"rows": rows})
     return atomic_write_text(out / "dd_summary.md", "# Dataset distillation grid\n\n" + markdown_table(rows)), rows
