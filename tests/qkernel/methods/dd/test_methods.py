@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 
 from qkernel.config import load_params
-from qkernel.methods.dd.gradient_matching import gradient_distance
+from qkernel.methods.dd.augment import augment, parse_strategy
+from qkernel.methods.dd.gradient_matching import UNMATCHED, gradient_distance, make_matcher
 from qkernel.methods.dd.protocol import NO_DECAY, Protocol, Trainer
 from qkernel.methods.dd.stages import build_method
 from qkernel.methods.dd.synthetic import DistillTask, initial_images
@@ -72,3 +73,36 @@ def test_gradient_distance_is_zero_for_parallel_gradients_and_counts_every_row()
     assert float(gradient_distance(grads, [3.0 * g for g in grads])) == pytest.approx(0.0, abs=1e-5)
     rows = 6 + 64 + 1 + 6  # conv output channels, dense units, the circuit's angle vector, each qubit's observable
     assert float(gradient_distance(grads, [-g for g in grads])) == pytest.approx(2.0 * rows, rel=1e-5)
+
+
+def test_the_vectorised_match_gives_each_class_its_own_distance_and_image_gradient() -> None:
+    """``make_matcher`` runs every class at once; each class must see only its own images, augmentation draw
+    and label, exactly as when the classes are matched one by one (second order through the circuit)."""
+    model = quantum(3)
+    matched = [v for v in model.trainable_variables if not any(u in v.name for u in UNMATCHED)]
+    rng = np.random.default_rng(0)
+    per_class, ipc, strategy = 4, 2, parse_strategy("crop,scale,rotate")
+    real = tf.constant(rng.random((2 * per_class, 28, 28), dtype=np.float32))
+    syn = tf.constant(rng.random((2 * ipc, 28, 28), dtype=np.float32))
+    seed = tf.constant([0, 7], tf.int32)
+    distance, grad = make_matcher(model, matched, strategy, per_class, ipc)(real, syn, seed)
+
+    total, grads = 0.0, []
+    for k in range(2):
+        mine = syn[k * ipc:(k + 1) * ipc]
+        with tf.GradientTape() as tape:
+            tape.watch(mine)
+            view = augment(tf.concat([real[k * per_class:(k + 1) * per_class], mine], 0), strategy, seed + k,
+                           tf.zeros([per_class + ipc], tf.int32), 1)
+            per_view = []
+            for x in (view[:per_class], view[per_class:]):
+                with tf.GradientTape() as inner:
+                    loss = tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(
+                        tf.fill([x.shape[0]], k), model(x, training=True), from_logits=True))
+                per_view.append(inner.gradient(loss, matched))
+            d = gradient_distance(*per_view)
+        total += float(d)
+        grads.append(tape.gradient(d, mine).numpy())
+    assert float(distance) == pytest.approx(total, rel=1e-5)
+    np.testing.assert_allclose(grad.numpy(), np.concatenate(grads), atol=1e-5)
+    assert np.abs(grads[0]).max() > 1e-4 and np.abs(grads[1]).max() > 1e-4  # both classes' images are moved
