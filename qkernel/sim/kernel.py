@@ -41,7 +41,9 @@ raises :class:`qkernel.errors.UnsupportedGateError`. Only qubits (dimension 2) a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import threading
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import cirq
@@ -58,10 +60,33 @@ from qkernel.sim.schedule import Dense, PhasePerm, schedule
 from qkernel.sim.sympy_tf import sympy_to_tf
 from qkernel.sim.tfops import add_all, in_xla_context, permute
 
-__all__ = ["CompiledCircuit", "compile_circuit", "sympy_to_tf", "SUPPORTED_FAMILIES"]
+__all__ = ["CompiledCircuit", "compile_circuit", "inline_circuits", "sympy_to_tf", "SUPPORTED_FAMILIES"]
 
 #: A dense (2**n, batch) float32 state beyond this is no longer practical on a CPU.
 _MAX_QUBITS = 24
+
+
+class _Inline(threading.local):
+    active = False  # per thread: a thread's tracing never inlines another thread's circuits
+
+
+_inline = _Inline()
+
+
+@contextlib.contextmanager
+def inline_circuits() -> Iterator[None]:
+    """Circuits traced inside this block add their ops to the caller's graph, XLA or not.
+
+    For graphs that differentiate a circuit to second order under :func:`tf.vectorized_map`
+    (gradient matching): there an XLA function call per circuit costs more than it saves —
+    quantum LeNet's per-class match traces in 7 s instead of 22 s and runs 25 % faster
+    inlined. First-order training keeps XLA.
+    """
+    before, _inline.active = _inline.active, True
+    try:
+        yield
+    finally:
+        _inline.active = before
 
 
 class CompiledCircuit:
@@ -154,7 +179,7 @@ class CompiledCircuit:
 
     def _run(self, mode: str, weights, data, state) -> tf.Tensor:
         w, d, s = self._validate(weights, data, state)
-        if not tf.executing_eagerly() and (not self.jit_compile or in_xla_context()):
+        if not tf.executing_eagerly() and (not self.jit_compile or in_xla_context() or _inline.active):
             # Inside the caller's tf.function (or its XLA cluster): add the ops to its graph.
             # No function boundary: cheaper higher-order gradients, and no forward-pass
             # tensors crossing into an XLA cluster as compile-time constants.

@@ -31,6 +31,7 @@ from qkernel.methods.dd.synthetic import (
     Distilled, DistillTask, init_pool, initial_images, load_state, record_step, sample_by_class,
 )
 from qkernel.nn.training import reset_optimizer
+from qkernel.sim.kernel import inline_circuits
 from qkernel.schema import PositiveFloat, PositiveInt, Strict
 
 __all__ = ["METHOD", "GradientMatchingOptions", "distill", "gradient_distance", "make_matcher"]
@@ -127,7 +128,8 @@ def make_matcher(
                              strategy, aug_seed + k, one_group, 1) for k in range(c)]  # one draw per class
             real_views = tf.stack([v[:per_class] for v in views])
             syn_views = tf.stack([v[per_class:] for v in views])
-        distances, view_grads = tf.vectorized_map(class_distance, (real_views, syn_views, tf.range(c)))
+        with inline_circuits():
+            distances, view_grads = tf.vectorized_map(class_distance, (real_views, syn_views, tf.range(c)))
         return tf.reduce_sum(distances), tape.gradient(syn_views, syn, output_gradients=view_grads)
 
     return match

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import cirq
 import numpy as np
 import pytest
@@ -11,7 +13,7 @@ import qkernel  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 import tensorflow as tf
 from benchmarks.kernel import benchmark_train_step, reference_circuit
 from qkernel.errors import InputError, UnsupportedGateError
-from qkernel.sim.kernel import CompiledCircuit, compile_circuit
+from qkernel.sim.kernel import CompiledCircuit, compile_circuit, inline_circuits
 
 W = sympy.symbols("w0:8")
 X = sympy.symbols("x0:3")
@@ -312,6 +314,35 @@ def test_tf_function_with_and_without_xla_is_identical_and_does_not_retrace() ->
     np.testing.assert_allclose(o1, o0, atol=1e-5)
     np.testing.assert_allclose(g1, g0, atol=1e-5)
     np.testing.assert_allclose(e1, e0, atol=1e-5)
+
+
+def test_inlined_circuits_add_their_ops_to_the_callers_graph_with_the_same_values() -> None:
+    """``inline_circuits`` (gradient matching's vectorised second-order graph): no XLA function call in the
+    caller's graph, the same expectations and gradients as through the call."""
+    rng = np.random.default_rng(6)
+    circuit, symbols, observables = reference_circuit(4, 2)
+    compiled = compile_circuit(circuit, weight_symbols=symbols, observables=observables, jit_compile=True)
+    w = tf.constant(rng.uniform(-np.pi, np.pi, len(symbols)), tf.float32)
+    state = tf.constant(_random_states(rng, 5, 4, False), tf.float32)
+
+    def expectations_and_gradient(s):
+        with tf.GradientTape() as tape:
+            tape.watch(s)
+            out = compiled(w, state=s)
+            loss = tf.reduce_sum(out**2)
+        return out, tape.gradient(loss, s)
+
+    graphs, values = [], []
+    for inline in (False, True):
+        f = tf.function(expectations_and_gradient)
+        with inline_circuits() if inline else contextlib.nullcontext():
+            graph = f.get_concrete_function(state).graph
+        graphs.append({op.type for op in graph.get_operations()})
+        values.append([t.numpy() for t in f(state)])
+    assert "StatefulPartitionedCall" in graphs[0] or "PartitionedCall" in graphs[0]
+    assert not {"StatefulPartitionedCall", "PartitionedCall"} & graphs[1]
+    for called, inlined in zip(*values):
+        np.testing.assert_allclose(inlined, called, atol=1e-5)
 
 
 def test_whole_step_under_xla_with_variable_update_compiles_once() -> None:
