@@ -128,13 +128,20 @@ def copy_logs_to(path: Path) -> logging.Handler:
 
 def configure_worker() -> None:
     """Run in each task process before its first task: it dies with the command (even on ``kill -9``), its
-    log records go to the command's log file too, and TensorFlow's threading for unrolled loops."""
+    log records go to the command's log file too, and TensorFlow's threading: one inter-op thread, and
+    each worker's ops on its share of the cores."""
     from flows.server import die_with_parent
+
+    import multiprocessing
+
+    from prefect.settings import get_current_settings
 
     die_with_parent()
     if Path(os.environ.get(LOG_FILE_ENV, "")).is_file():
         copy_logs_to(Path(os.environ[LOG_FILE_ENV]))
-    qkernel.configure_tensorflow()
+    # The pool's size as ProcessPoolTaskRunner chooses it: its workers share the cores.
+    workers = get_current_settings().tasks.runner.process_pool_max_workers or multiprocessing.cpu_count()
+    qkernel.configure_tensorflow(qkernel.threads_per_task(workers))
 
 
 @task(cache_policy=CACHE, persist_result=True, retries=2, retry_delay_seconds=2, retry_condition_fn=transient)

@@ -50,6 +50,7 @@ DEBUG = False
 
 @app.callback()
 def _setup(
+    ctx: typer.Context,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's INFO log lines on the console.")]
     = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")] = False,
@@ -57,7 +58,9 @@ def _setup(
     """Runs before every command (not for --help): TensorFlow threading, how much the console shows."""
     global DEBUG
     DEBUG = debug
-    qkernel.configure_tensorflow()
+    # run and ablation train two KD tasks side by side in this process (the flows' task threads).
+    side_by_side = ctx.invoked_subcommand in ("run", "ablation")
+    qkernel.configure_tensorflow(qkernel.threads_per_task(2) if side_by_side else None)
     # Prefect's console shows errors only (the CLI prints qdistill's own errors once, without a
     # traceback); every record still reaches the Prefect UI and the run's log file. Set before
     # Prefect configures its logging, i.e. before any flow module is imported.
