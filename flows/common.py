@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import uuid
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 import qkernel
 from prefect import task
 from prefect.cache_policies import INPUTS, TASK_SOURCE, CachePolicy
+from prefect.settings import get_current_settings
 
 from qkernel.config import Params, load_params
 
@@ -131,10 +133,6 @@ def configure_worker() -> None:
     log records go to the command's log file too, and TensorFlow's threading: one inter-op thread, and
     each worker's ops on its share of the cores."""
     from flows.server import die_with_parent
-
-    import multiprocessing
-
-    from prefect.settings import get_current_settings
 
     die_with_parent()
     if Path(os.environ.get(LOG_FILE_ENV, "")).is_file():

@@ -33,7 +33,7 @@ def configure_tensorflow(intra_op_threads: int | None = None) -> bool:
             flows run several tasks side by side, one core each (:func:`threads_per_task`):
             there, ops split over every core hand work between threads more than they compute —
             the default ``qdistill run`` took 4:21 wall and 421 CPU-s with two threads per op on
-            two cores, 3:52 and 378 CPU-s with one.
+            two cores, 3:48 and 373 CPU-s with one.
 
     Returns:
         Whether the settings were applied (``False`` once the runtime is running).

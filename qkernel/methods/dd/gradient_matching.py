@@ -100,8 +100,8 @@ def make_matcher(
     each, both class-major. Class ``k``'s real and synthetic images share one augmentation draw
     (seed ``aug_seed + k``); its distance, and the distance's gradient to its synthetic images,
     are computed for every class at once (:func:`tf.vectorized_map`): one set of batched ops in
-    place of a graph per class, about 2.5 times faster for quantum LeNet, whose circuit makes
-    thousands of small ops.
+    place of a graph per class, 2.3–2.9 times faster for quantum LeNet, whose circuit makes
+    thousands of small ops (traced inlined: :func:`qkernel.sim.kernel.inline_circuits`).
     """
     one_group = tf.zeros([per_class + ipc], tf.int32)
 
