@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.measure import Measurement
 from rich.table import Table
 
 from flows.cli import console
@@ -38,13 +39,17 @@ def print_dd_results(result: dict) -> None:
     first = result["models"][0] if result["models"] else {"dataset": "", "images_per_class": ""}
     known = any(r["known_init_%"] != "—" for r in rows)
     table = Table(title=f"dataset distillation, {first['dataset']}, {first['images_per_class']} images/class: "
-                        "test %, fresh inits", title_justify="left", pad_edge=not known)  # six columns fit 80 unpadded
+                        "test %, fresh inits", title_justify="left")
     for col in ("model", "distilled", "random real", "gain [95% CI]", "full set", *(["known init"] if known else [])):
-        table.add_column(col, justify="left" if col == "model" else "right", overflow="fold")
+        # Too wide for the console, cells wrap at spaces; a model's label is never split.
+        table.add_column(col, justify="left" if col == "model" else "right", overflow="fold", no_wrap=col == "model")
     methods = sorted({r["method"] for r in rows})
     for r in rows:
         table.add_row(r["model"], r["distilled_%"], r["random_real_%"], r["gain_vs_random"], r["full_set_%"],
                       *([r["known_init_%"]] if known else []))
+    # Wide rows (two-digit gains and bounds) fit 80 columns without the edge padding.
+    natural = Measurement.get(console, console.options.update(max_width=10 * console.width), table).maximum
+    table.pad_edge = natural <= console.width
     console.print(table)
     console.print(f"method: {', '.join(methods)}; protocol: {first.get('protocol', '')}", highlight=False)
     for c in cost_rows(result["models"]):

@@ -1,0 +1,41 @@
+"""The DD headline table at 80 columns, whatever its cells' widths: nothing cut, labels whole."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from flows.cli import output
+
+
+def _model(known: dict | None) -> dict:
+    def stats(v: list[float]) -> dict:
+        return {"mean": sum(v) / len(v), "std": 0.05, "values": v}
+
+    # The 1-image-per-class run's numbers: a gain of +26.6 [+15.8, +37.4] once wrapped its cell.
+    return {"label": "qlenet-hermitian", "model": "quantum_lenet", "dataset": "mnist-5k", "images_per_class": 1,
+            "parameters": 59369, "method": "gradient-matching", "protocol": "SGD lr 0.01",
+            "distilled": stats([0.69, 0.72, 0.66, 0.70, 0.68]), "random_real": stats([0.42, 0.35, 0.50, 0.45, 0.40]),
+            "full": stats([0.648]), "known_init": known}
+
+
+def _printed(monkeypatch, known: dict | None) -> list[str]:
+    console = Console(width=80, record=True, file=open("/dev/null", "w"))
+    monkeypatch.setattr(output, "console", console)
+    output.print_dd_results({"models": [_model(known)], "report": "runs/dd/report.md"})
+    return console.export_text().splitlines()
+
+
+def test_two_digit_gains_fit_one_row_of_the_five_column_table(monkeypatch) -> None:
+    lines = _printed(monkeypatch, None)
+    rows = [line for line in lines if line.count("│") == 6]
+    assert len(rows) == 1 and "qlenet-hermitian" in rows[0] and "+26.6 [+17.3, +35.9]" in rows[0], "\n".join(lines)
+    assert max(len(line) for line in lines) <= 80
+
+
+def test_a_six_column_table_wraps_cells_at_spaces_and_keeps_the_label_whole(monkeypatch) -> None:
+    lines = _printed(monkeypatch, {"mean": 0.912, "std": 0.0, "values": [0.912]})
+    assert max(len(line) for line in lines) <= 80
+    cells = [line.split("│")[1:-1] for line in lines if line.count("│") == 7]  # a row and its wrapped lines
+    column = [" ".join(c[i].strip() for c in cells if c[i].strip()) for i in range(6)]
+    assert column[0] == "qlenet-hermitian" and column[3] == "+26.6 [+17.3, +35.9]", "\n".join(lines)
+    assert column[5] == "91.2"
