@@ -84,23 +84,29 @@ def references(params: Params, label: str, data_path: str, code: str) -> dict[st
 
 
 @task(cache_policy=CACHE, persist_result=True, retries=1, retry_condition_fn=transient)
-def evaluate(params: Params, label: str, data_path: str, distilled: dict[str, str], reference: dict[str, Any],
-             code: str) -> dict[str, Any]:
-    """Model ``label`` from fresh initialisations on each distilled set, beside its ``reference`` scores."""
-    from qkernel.methods.dd.stages import evaluate_stage
+def evaluate(params: Params, label: str, data_path: str, distilled: dict[str, str], code: str) -> dict[str, Any]:
+    """Model ``label`` from fresh initialisations on each distilled set (its references run in their own task)."""
+    from qkernel.methods.dd.stages import score_sets
 
-    metrics = evaluate_stage(params, Path(data_path), label, {k: Path(v) for k, v in distilled.items()},
-                             dd_dir(params) / label, on_progress=_progress(label), references=reference)
-    get_run_logger().info("%s: random real %.4f; %s (test, mean over fresh inits)", label,
-                          metrics["random_real"]["mean"],
-                          ", ".join(f"{s} set {m['distilled']['mean']:.4f}" for s, m in metrics["sets"].items()))
-    return metrics
+    return score_sets(params, Path(data_path), label, {k: Path(v) for k, v in distilled.items()},
+                      on_progress=_progress(label))
 
 
 @task(cache_policy=CACHE, persist_result=True)
 def report(params: Params, results: list[dict[str, Any]], distilled: dict[str, str], code: str) -> str:
     """Image grids, learned-rate curves, accuracy and cost tables: files and Prefect artifacts."""
     return str(artifacts.publish_dd_report(params, results, dd_dir(params), {k: Path(v) for k, v in distilled.items()}))
+
+
+def _joined(p: Params, scores: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
+    """A model's fresh-init scores with its references: its metrics (``metrics.json``), one log line."""
+    from qkernel.methods.dd.stages import with_references
+
+    metrics = with_references(scores, reference, dd_dir(p) / scores["label"])
+    get_run_logger().info("%s: random real %.4f; %s (test, mean over fresh inits)", scores["label"],
+                          metrics["random_real"]["mean"],
+                          ", ".join(f"{s} set {m['distilled']['mean']:.4f}" for s, m in metrics["sets"].items()))
+    return metrics
 
 
 @flow(name="dd-pipeline", task_runner=ProcessPoolTaskRunner(initializer=configure_worker), log_prints=True)
@@ -138,13 +144,12 @@ def dd_pipeline(
         # .result() re-raises a task's own error (a ConfigError stays a ConfigError for the CLI)
         paths[label] = future.result()["distilled"]
         if sets_for(p, label) == [label]:  # its own set only: start as soon as it is distilled
-            evaluations[label] = evaluate.submit(p, label, data_path, {label: paths[label]}, refs[label], CODE)
+            evaluations[label] = evaluate.submit(p, label, data_path, {label: paths[label]}, CODE)
     for target in targets(p):  # the cross-architecture evaluations need every set
         if target.label not in evaluations:
             evaluations[target.label] = evaluate.submit(
-                p, target.label, data_path, {s: paths[s] for s in sets_for(p, target.label)}, refs[target.label],
-                CODE)
+                p, target.label, data_path, {s: paths[s] for s in sets_for(p, target.label)}, CODE)
     paths = {spec.label: paths[spec.label] for spec in p.dd.models}
-    results = [evaluations[t.label].result() for t in targets(p)]
+    results = [_joined(p, evaluations[t.label].result(), refs[t.label].result()) for t in targets(p)]
     report_path = report(p, results, paths, CODE)
     return {"run_dir": str(dd_dir(p)), "report": report_path, "models": results, "distilled": paths}

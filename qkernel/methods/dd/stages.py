@@ -4,7 +4,10 @@
 * :func:`distill_stage` — ``<out>/<label>/distilled.npz`` (images, labels, learned rates, how
   to train on them) and ``history.json`` (outer loss per step), by the ``dd.method`` plugin;
 * :func:`evaluate_stage` — ``<out>/<label>/metrics.json`` per model trained: the distilled
-  sets vs random real subsets vs the full set under one protocol, and the quantum cost.
+  sets vs random real subsets vs the full set under one protocol, and the quantum cost. A flow
+  runs its two halves as tasks of their own, neither waiting for the other:
+  :func:`score_sets` (the distilled sets) and :func:`reference_stage` (random real, full set),
+  joined by :func:`with_references`.
 
 A flow run and ``dvc repro`` with the same ``params.yaml`` compute the same results; both
 call the lifecycle hooks (:mod:`qkernel.plugin.lifecycle`).
@@ -37,7 +40,7 @@ from qkernel.plugin.registry import Registry, get_registry
 
 __all__ = [
     "build_method", "check_dd", "distill_stage", "evaluate_stage", "load_distilled", "model_factory", "model_spec",
-    "reference_stage", "save_distilled", "sets_for", "targets",
+    "reference_stage", "save_distilled", "score_sets", "sets_for", "targets", "with_references",
 ]
 
 
@@ -188,26 +191,15 @@ def reference_stage(params: Params, data_path: Path, label: str,
     subsets of the distilled set's size (``dd.eval.real_draws``) and on the full set (``dd.eval.full_inits``).
 
     It needs no distilled set, so a flow runs it beside the distillation; every training has its own
-    seed, so the scores are those :func:`evaluate_stage` would compute itself.
+    seed, so the scores are those :func:`evaluate_stage` computes itself.
     """
     data, _, _, trainer = _evaluation(params, data_path, label)
     return _references(params, data, trainer, on_progress)
 
 
-@stage("dd-evaluate")
-def evaluate_stage(
-    params: Params, data_path: Path, label: str, distilled: dict[str, Path], out_dir: Path,
-    on_progress: Callable[[str, int, float], None] | None = None, references: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Train model ``label`` from fresh initialisations on each distilled set, on random real subsets of the
-    same size and on the full set, all under the one protocol; writes ``metrics.json``.
-
-    Args:
-        label: A :func:`targets` entry.
-        distilled: ``distilled.npz`` path per set label (see :func:`sets_for`).
-        references: :func:`reference_stage`'s result for ``label``, if already computed (else computed here).
-    """
-    data, spec, factory, trainer = _evaluation(params, data_path, label)
+def _score_sets(params: Params, label: str, distilled: dict[str, Path], data: PreparedDataset, spec: DDModel,
+                factory: ModelFactory, trainer: Trainer,
+                on_progress: Callable[[str, int, float], None] | None) -> dict[str, Any]:
     ev, seed = params.dd.eval, params.seed
     sets: dict[str, Any] = {}
     for set_label, path in distilled.items():
@@ -218,14 +210,51 @@ def evaluate_stage(
                            "known_init": evaluate_known_init(factory, d, data) if set_label == label else None}
     per_class = params.dd.images_per_class
     probe = factory(seed)
-    metrics = {
+    return {
         "label": label, "model": spec.model, "options": spec.options, "dataset": params.data.name,
         "images_per_class": per_class, "protocol": trainer.protocol.describe(),
         "parameters": int(sum(int(np.prod(v.shape)) for v in probe.trainable_variables)),
-        **(references or _references(params, data, trainer, on_progress)),
         "sets": sets, **sets.get(label, {}),
         "quantum_cost": quantum_cost(probe, per_class * data.num_classes, ev.epochs, len(data.y["train"]),
                                      ev.full_epochs, ev.shots),
     }
+
+
+def score_sets(params: Params, data_path: Path, label: str, distilled: dict[str, Path],
+               on_progress: Callable[[str, int, float], None] | None = None) -> dict[str, Any]:
+    """Model ``label`` trained from fresh initialisations on each distilled set under the protocol (and from its
+    known init, where a set has one), with its size and quantum cost: :func:`evaluate_stage`'s metrics without
+    the references, which a flow computes beside it (:func:`reference_stage`, joined by
+    :func:`with_references`) so that neither waits for the other.
+
+    Args:
+        label: A :func:`targets` entry.
+        distilled: ``distilled.npz`` path per set label (see :func:`sets_for`).
+    """
+    data, spec, factory, trainer = _evaluation(params, data_path, label)
+    return _score_sets(params, label, distilled, data, spec, factory, trainer, on_progress)
+
+
+def with_references(scores: dict[str, Any], references: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """:func:`score_sets`' scores with :func:`reference_stage`'s: the model's metrics, written to
+    ``<out_dir>/metrics.json``."""
+    metrics = {**scores, **references}
     atomic_write_json(Path(out_dir) / "metrics.json", metrics)
     return metrics
+
+
+@stage("dd-evaluate")
+def evaluate_stage(
+    params: Params, data_path: Path, label: str, distilled: dict[str, Path], out_dir: Path,
+    on_progress: Callable[[str, int, float], None] | None = None,
+) -> dict[str, Any]:
+    """Train model ``label`` from fresh initialisations on each distilled set, on random real subsets of the
+    same size and on the full set, all under the one protocol; writes ``metrics.json``.
+
+    Args:
+        label: A :func:`targets` entry.
+        distilled: ``distilled.npz`` path per set label (see :func:`sets_for`).
+    """
+    data, spec, factory, trainer = _evaluation(params, data_path, label)
+    scores = _score_sets(params, label, distilled, data, spec, factory, trainer, on_progress)
+    return with_references(scores, _references(params, data, trainer, on_progress), out_dir)
