@@ -220,12 +220,14 @@ def _score_sets(params: Params, label: str, distilled: dict[str, Path], data: Pr
     }
 
 
+@stage("dd-evaluate")
 def score_sets(params: Params, data_path: Path, label: str, distilled: dict[str, Path],
                on_progress: Callable[[str, int, float], None] | None = None) -> dict[str, Any]:
     """Model ``label`` trained from fresh initialisations on each distilled set under the protocol (and from its
     known init, where a set has one), with its size and quantum cost: :func:`evaluate_stage`'s metrics without
     the references, which a flow computes beside it (:func:`reference_stage`, joined by
-    :func:`with_references`) so that neither waits for the other.
+    :func:`with_references`) so that neither waits for the other. In a flow this is the ``dd-evaluate``
+    stage: its lifecycle hooks fire here, ``after_stage`` receiving these scores.
 
     Args:
         label: A :func:`targets` entry.
