@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 from rich.console import Console
 
 from flows.cli import output
@@ -19,7 +21,7 @@ def _model(known: dict | None) -> dict:
 
 
 def _printed(monkeypatch, known: dict | None) -> list[str]:
-    console = Console(width=80, record=True, file=open("/dev/null", "w"))
+    console = Console(width=80, record=True, file=io.StringIO())
     monkeypatch.setattr(output, "console", console)
     output.print_dd_results({"models": [_model(known)], "report": "runs/dd/report.md"})
     return console.export_text().splitlines()
