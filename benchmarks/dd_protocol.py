@@ -1,12 +1,13 @@
-"""The evaluation protocol's learning rate, chosen on the validation split (never on test).
+"""The evaluation protocol's learning rate and epoch budget, chosen on the validation split (never on test).
 
 For every ``dd.models`` entry the set is distilled as ``qdistill dd`` would (``dd.*`` parameters),
-then, for each candidate learning rate, fresh initialisations are trained under the protocol on
-the distilled set, on random real subsets of the same size and on the full training set, and
-scored on the **validation** split. One rate serves every model and every set (``dd.eval.learning_rate``),
-so the table shows how each candidate treats all three columns at once.
+then, for each candidate learning rate (and epoch budget on the small sets), fresh initialisations
+are trained under the protocol on the distilled set, on random real subsets of the same size and
+on the full training set, and scored on the **validation** split. One setting serves every model
+and every set (``dd.eval.learning_rate``, ``dd.eval.epochs``), so the table shows how each
+candidate treats all three columns at once.
 
-    .venv/bin/python -m benchmarks.dd_protocol --lr 0.01 --lr 0.02 --lr 0.03 --lr 0.05 --inits 3 --out dd-protocol
+    .venv/bin/python -m benchmarks.dd_protocol --lr 0.01 --lr 0.03 --epochs 300 --epochs 1000 --inits 3 --out dd-protocol
 
 A rate whose training diverges is reported as such (the protocol's own error), not skipped.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import time
 from pathlib import Path
@@ -25,8 +27,11 @@ import qkernel
 __all__ = ["main", "sweep", "table_rows"]
 
 
-def sweep(overrides: list[str], rates: list[float], inits: int, out: Path) -> list[dict[str, Any]]:
-    """Distil each ``dd.models`` set once, then score every rate on validation; one row per model × rate."""
+def sweep(overrides: list[str], rates: list[float], inits: int, out: Path,
+          epochs: list[int] | None = None) -> list[dict[str, Any]]:
+    """Distil each ``dd.models`` set once, then score every rate × epoch budget on validation; one row per
+    model × rate × budget (``epochs``: budgets on the distilled set and random real subsets; default
+    ``dd.eval.epochs``; the full set keeps ``dd.eval.full_epochs``)."""
     from qkernel.config import load_params
     from qkernel.data import prepare_stage
     from qkernel.errors import ConfigError
@@ -45,27 +50,28 @@ def sweep(overrides: list[str], rates: list[float], inits: int, out: Path) -> li
         distilled = load_distilled(Path(distill_stage(p, npz, spec.label, out / "sets" / spec.label)["distilled"]))
         distill_s = time.perf_counter() - start
         factory = model_factory(p, spec, data.image_shape, data.num_classes)
-        for lr in rates:
-            ev = p.dd.eval.model_copy(update={"learning_rate": lr})
+        full: dict[float, dict[str, Any]] = {}  # the full set's score depends on the rate, not the small sets' budget
+        for lr, budget in itertools.product(rates, epochs or [p.dd.eval.epochs]):
+            ev = p.dd.eval.model_copy(update={"learning_rate": lr, "epochs": budget})
             trainer = Trainer(factory, Protocol.from_params(ev))
             start = time.perf_counter()
             try:
                 scores = {"distilled": evaluate_distilled(trainer, distilled, val, inits, p.seed),
-                          "random_real": evaluate_random_real(trainer, val, p.dd.images_per_class, inits, p.seed),
-                          "full": evaluate_full(trainer, val, 1, p.seed)}
+                          "random_real": evaluate_random_real(trainer, val, p.dd.images_per_class, inits, p.seed)}
+                scores["full"] = full[lr] = full.get(lr) or evaluate_full(trainer, val, 1, p.seed)
             except ConfigError as exc:  # the protocol's "training diverged" error
                 scores = {"error": str(exc)}
-            rows.append({"model": spec.label, "learning_rate": lr, **scores, "distill_s": round(distill_s, 1),
-                         "evaluate_s": round(time.perf_counter() - start, 1)})
+            rows.append({"model": spec.label, "learning_rate": lr, "epochs": budget, **scores,
+                         "distill_s": round(distill_s, 1), "evaluate_s": round(time.perf_counter() - start, 1)})
             print(_line(rows[-1]), flush=True)
     return rows
 
 
 def table_rows(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """The README's table: one row per model × rate, validation % (or the protocol's error)."""
+    """The README's table: one row per model × rate × epochs, validation % (or the protocol's error)."""
     from qkernel.methods.dd.report import format_accuracy
 
-    return [{"model": r["model"], "learning_rate": f"{r['learning_rate']:g}",
+    return [{"model": r["model"], "learning_rate": f"{r['learning_rate']:g}", "epochs": str(r["epochs"]),
              **({"distilled_%": "diverged", "random_real_%": "", "full_set_%": ""} if "error" in r else
                 {"distilled_%": format_accuracy(r["distilled"]), "random_real_%": format_accuracy(r["random_real"]),
                  "full_set_%": format_accuracy(r["full"])})} for r in rows]
@@ -74,14 +80,16 @@ def table_rows(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
 def _line(row: dict[str, Any]) -> str:
     shown = table_rows([row])[0]
     if "error" in row:
-        return f"{row['model']}, lr {shown['learning_rate']}: {row['error']}"
-    return (f"{row['model']}, lr {shown['learning_rate']}: distilled {shown['distilled_%']}, random real "
+        return f"{row['model']}, lr {shown['learning_rate']}, {row['epochs']} epochs: {row['error']}"
+    return (f"{row['model']}, lr {shown['learning_rate']}, {row['epochs']} epochs: distilled {shown['distilled_%']}, random real "
             f"{shown['random_real_%']}, full set {shown['full_set_%']} (validation %, {row['evaluate_s']:.0f} s)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lr", action="append", type=float, required=True, help="a candidate learning rate")
+    parser.add_argument("--epochs", action="append", type=int, help="a candidate epoch budget on the small sets "
+                        "(default: dd.eval.epochs)")
     parser.add_argument("--inits", type=int, default=3, help="fresh inits on the set, and random real draws")
     parser.add_argument("-S", dest="overrides", action="append", default=[])
     parser.add_argument("--out", type=Path, default=Path("dd-protocol"))
@@ -90,7 +98,7 @@ def main() -> None:
     from qkernel.io import atomic_write_json, atomic_write_text
     from qkernel.reporting import markdown_table
 
-    rows = sweep(args.overrides, args.lr, args.inits, args.out)
+    rows = sweep(args.overrides, args.lr, args.inits, args.out, args.epochs)
     atomic_write_json(args.out / "protocol_lr.json", rows)
     table = markdown_table(table_rows(rows))
     atomic_write_text(args.out / "protocol_lr.md", table + "\n")

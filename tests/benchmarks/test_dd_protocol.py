@@ -1,4 +1,4 @@
-"""``benchmarks.dd_protocol``: the protocol's learning rate is chosen on the validation split, never on test."""
+"""``benchmarks.dd_protocol``: the protocol's learning rate and epochs are chosen on the validation split, never on test."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from tests.conftest import TINY_DD
 #: The CI-sized DD configuration with LeNet alone (the sweep's logic does not depend on the model).
 LENET_ONLY = [*(o for o in TINY_DD if not o.startswith("dd.models=")),
               "dd.models=[{label: lenet, model: lenet, options: {}}]"]
+TINY_FULL_EPOCHS = int(next(o for o in TINY_DD if o.startswith("dd.eval.full_epochs=")).split("=")[1])
 
 
 @pytest.fixture(scope="module")
@@ -18,18 +19,18 @@ def swept(tmp_path_factory: pytest.TempPathFactory) -> dict:
     from benchmarks.dd_protocol import sweep
     from qkernel.methods.dd.protocol import Trainer
 
-    scored: list[int] = []
+    scored: list[tuple[int, int, int]] = []
     score = Trainer.score
 
     def recording(self, x, y, seed, epochs, x_test, y_test):  # noqa: ANN001, ANN202
-        scored.append(len(x_test))
+        scored.append((len(x_test), len(x), epochs))
         return score(self, x, y, seed, epochs, x_test, y_test)
 
     out = tmp_path_factory.mktemp("dd-protocol")
     overrides = ["data.per_class=20", "data.test_per_class=3", *LENET_ONLY]
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Trainer, "score", recording)
-        rows = sweep(overrides, [0.01, 1e6], inits=2, out=out)
+        rows = sweep(overrides, [0.01, 1e6], inits=2, out=out, epochs=[3, 4])
     return {"rows": rows, "scored": scored, "out": out}
 
 
@@ -40,20 +41,28 @@ def test_every_rate_scores_the_set_random_real_and_full_set_on_validation(swept:
 
     data = load_prepared(next(Path(swept["out"], "data").glob("*.npz")))
     assert len(data.y["val"]) == 20 and len(data.y["test"]) == 30
-    assert set(swept["scored"]) == {20}  # every trained model was scored on the 20 validation images
-    good = swept["rows"][0]
-    assert good["model"] == "lenet" and good["learning_rate"] == 0.01
-    for block, n in (("distilled", 2), ("random_real", 2), ("full", 1)):
-        values = good[block]["values"]
-        assert len(values) == n and all(0.0 <= v <= 1.0 for v in values)
-        assert np.allclose(np.asarray(values) * 20, np.round(np.asarray(values) * 20))  # k / 20 validation images
+    assert {n_test for n_test, _, _ in swept["scored"]} == {20}  # every model was scored on the 20 validation images
+    good = swept["rows"][:2]
+    assert [(r["model"], r["learning_rate"], r["epochs"]) for r in good] == [("lenet", 0.01, 3), ("lenet", 0.01, 4)]
+    for row in good:
+        for block, n in (("distilled", 2), ("random_real", 2), ("full", 1)):
+            values = row[block]["values"]
+            assert len(values) == n and all(0.0 <= v <= 1.0 for v in values)
+            assert np.allclose(np.asarray(values) * 20, np.round(np.asarray(values) * 20))  # k / 20 validation images
+    # the small sets train for each candidate budget; the full set once per rate, for dd.eval.full_epochs
+    n_train = len(data.y["train"])
+    at_001 = [(n, e) for _, n, e in swept["scored"][:9]]
+    assert at_001.count((n_train, TINY_FULL_EPOCHS)) == 1 and good[1]["full"] == good[0]["full"]
+    assert sorted(e for n, e in at_001 if n != n_train) == [3] * 4 + [4] * 4
 
 
 def test_a_diverging_rate_is_reported_not_skipped(swept: dict) -> None:
     from benchmarks.dd_protocol import table_rows
 
-    bad = swept["rows"][1]
+    bad = swept["rows"][2]
     assert bad["learning_rate"] == 1e6 and "diverged" in bad["error"] and "dd.eval.learning_rate" in bad["error"]
     shown = table_rows(swept["rows"])
-    assert [r["learning_rate"] for r in shown] == ["0.01", "1e+06"] and shown[1]["distilled_%"] == "diverged"
+    assert [(r["learning_rate"], r["epochs"]) for r in shown] == [("0.01", "3"), ("0.01", "4"), ("1e+06", "3"),
+                                                                  ("1e+06", "4")]
+    assert shown[2]["distilled_%"] == "diverged"
     assert "±" in shown[0]["distilled_%"]
