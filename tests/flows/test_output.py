@@ -1,4 +1,4 @@
-"""The DD headline table at 80 columns, whatever its cells' widths: nothing cut, labels whole."""
+"""The DD headline at 80 columns, whatever its cells' widths: nothing cut, labels whole, costs compared both ways."""
 
 from __future__ import annotations
 
@@ -20,11 +20,28 @@ def _model(known: dict | None) -> dict:
             "full": stats([0.648]), "known_init": known}
 
 
-def _printed(monkeypatch, known: dict | None) -> list[str]:
+def _printed(monkeypatch, known: dict | None, **extra: object) -> list[str]:
     console = Console(width=80, record=True, file=io.StringIO())
     monkeypatch.setattr(output, "console", console)
-    output.print_dd_results({"models": [_model(known)], "report": "runs/dd/report.md"})
+    output.print_dd_results({"models": [{**_model(known), **extra}], "report": "runs/dd/report.md"})
     return console.export_text().splitlines()
+
+
+def _cost(distilled_epochs: int, full_epochs: int) -> dict:
+    def block(per_epoch: int, epochs: int) -> dict:
+        return {"simulation_executions_per_epoch": per_epoch, "simulation_executions": per_epoch * epochs,
+                "hardware_circuits": 0, "hardware_shots": 0}
+
+    d, f = block(100, distilled_epochs), block(3600, full_epochs)
+    return {"distilled": d, "full": f, "reduction": f["simulation_executions"] / d["simulation_executions"]}
+
+
+def test_the_cost_line_says_fewer_or_more_executions_over_the_protocols_budgets(monkeypatch) -> None:
+    cheaper = " ".join(_printed(monkeypatch, None, quantum_cost=_cost(300, 20)))
+    assert "per epoch 100 on the distilled set vs 3,600 on the full set" in cheaper
+    assert "30,000 vs 72,000 (2.4× fewer)" in cheaper
+    dearer = " ".join(_printed(monkeypatch, None, quantum_cost=_cost(1000, 20)))
+    assert "100,000 vs 72,000 (1.4× more)" in dearer and "fewer" not in dearer
 
 
 def test_two_digit_gains_fit_one_row_of_the_five_column_table(monkeypatch) -> None:
