@@ -7,7 +7,7 @@ on the full training set, and scored on the **validation** split. One setting se
 and every set (``dd.eval.learning_rate``, ``dd.eval.epochs``), so the table shows how each
 candidate treats all three columns at once.
 
-    .venv/bin/python -m benchmarks.dd_protocol --lr 0.01 --lr 0.03 --epochs 300 --epochs 1000 --inits 3 --out dd-protocol
+    .venv/bin/python -m benchmarks.dd_protocol --lr 0.01 --lr 0.03 --epochs 300 --epochs 1000 --inits 3
 
 A rate whose training diverges is reported as such (the protocol's own error), not skipped.
 """
@@ -81,8 +81,9 @@ def _line(row: dict[str, Any]) -> str:
     shown = table_rows([row])[0]
     if "error" in row:
         return f"{row['model']}, lr {shown['learning_rate']}, {row['epochs']} epochs: {row['error']}"
-    return (f"{row['model']}, lr {shown['learning_rate']}, {row['epochs']} epochs: distilled {shown['distilled_%']}, random real "
-            f"{shown['random_real_%']}, full set {shown['full_set_%']} (validation %, {row['evaluate_s']:.0f} s)")
+    return (f"{row['model']}, lr {shown['learning_rate']}, {row['epochs']} epochs: distilled {shown['distilled_%']}, "
+            f"random real {shown['random_real_%']}, full set {shown['full_set_%']} (validation %, "
+            f"{row['evaluate_s']:.0f} s)")
 
 
 def main() -> None:

@@ -53,8 +53,8 @@ def print_dd_results(result: dict) -> None:
     console.print(table)
     console.print(f"method: {', '.join(methods)}; protocol: {first.get('protocol', '')}", highlight=False)
     for c in cost_rows(result["models"]):
-        console.print(f"{c['model']}: circuit executions per epoch {c['per_epoch_distilled']:,} on the distilled set vs "
-                      f"{c['per_epoch_full']:,} on the full set; over the protocol's epochs "
+        console.print(f"{c['model']}: circuit executions per epoch {c['per_epoch_distilled']:,} on the distilled "
+                      f"set vs {c['per_epoch_full']:,} on the full set; over the protocol's epochs "
                       f"{c['sim_executions_distilled']:,} vs {c['sim_executions_full']:,} "
                       f"({_times(c['sim_executions_full'], c['sim_executions_distilled'])})")
     console.print(f"report: {result['report']}")
@@ -63,6 +63,7 @@ def print_dd_results(result: dict) -> None:
 def _times(full: int, distilled: int) -> str:
     """``"2.4× fewer"`` or, when the distilled set's budget costs more, ``"1.4× more"``."""
     return f"{full / distilled:.1f}× fewer" if full >= distilled else f"{distilled / full:.1f}× more"
+
 
 def print_kd_results(result: dict) -> None:
     """KD vs baseline vs classical controls over seeds (equal budgets), beside the published accuracy,

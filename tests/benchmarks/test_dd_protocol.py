@@ -1,4 +1,4 @@
-"""``benchmarks.dd_protocol``: the protocol's learning rate and epochs are chosen on the validation split, never on test."""
+"""``benchmarks.dd_protocol``: the protocol's rate and epochs are chosen on the validation split, never on test."""
 
 from __future__ import annotations
 
