@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from qkernel.methods.dd import distribution_matching as dm
 from qkernel.methods.dd import gradient_matching as gm
 from qkernel.methods.dd import performance_matching as pm
+from qkernel.methods.dd import trajectory_matching as tm
 from qkernel.methods.dd.augment import parse_strategy
 from qkernel.methods.dd.synthetic import Distilled, DistillTask
 from qkernel.plugin import hookimpl
@@ -73,6 +74,18 @@ class GradientMatching(_Method):
         parse_strategy(self.options.augment)
 
 
+class TrajectoryMatching(_Method):
+    """Cazenavette et al. 2022 (MTT): a few student steps on the set match long expert training on real images."""
+
+    name = tm.METHOD
+    Options = tm.TrajectoryMatchingOptions
+    algorithm = tm.distill
+
+    def check(self, images_per_class: int, num_classes: int) -> None:
+        """Fail before any work on an unknown augmentation or a segment longer than the experts' training."""
+        tm.check_options(self.options)
+
+
 @hookimpl
 def register_dd_methods() -> list[type]:
-    return [PerformanceMatching, DistributionMatching, GradientMatching]
+    return [PerformanceMatching, DistributionMatching, GradientMatching, TrajectoryMatching]

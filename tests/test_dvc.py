@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -126,3 +127,27 @@ def test_full_pipeline_matches_the_flow(tiny_flows, tmp_path_factory: pytest.Tem
         assert 0 <= shown["results/metrics.json"]["data"]["kd"]["test_accuracy"] <= 1
         assert 0 <= shown["results/dd/metrics.json"]["data"]["dd"]["lenet"]["fresh"]["mean"] <= 100
     assert experiment["data"]["params"]["params.yaml"]["data"]["kd"]["temperature"] == 2
+
+
+def test_trajectory_matching_keeps_its_expert_trajectories_in_the_dvc_tracked_set(dvc_repo: Path) -> None:
+    """``dvc repro distill`` with trajectory matching: the experts land beside the distilled set, inside the
+    stage's output, so DVC caches and versions them (hashed in ``dvc.lock``) and restores them on checkout."""
+    sets = ["data.per_class=20", "data.test_per_class=2", "dd.method=trajectory-matching", "dd.outer_steps=2",
+            "dd.images_per_class=1",
+            "dd.models=[{label: lenet, model: lenet, options: {}}]",
+            *(f"dd.methods.trajectory-matching.{o}" for o in
+              ("experts=1", "expert_epochs=2", "max_start_epoch=1", "expert_span=1", "syn_steps=2"))]
+    args = [a for s in sets for a in ("-S", s)]
+    sh("git", "add", "-A", cwd=dvc_repo)
+    sh("git", "-c", "user.name=qdistill", "-c", "user.email=ci@qdistill", "commit", "-qm", "init", cwd=dvc_repo)
+    sh("dvc", "exp", "run", *args, "distill", cwd=dvc_repo)  # `dvc exp run -S` writes the settings and repros
+    experts = list((dvc_repo / "results/dd/distilled/lenet").glob("experts-*.npz"))
+    assert len(experts) == 1 and np.load(experts[0])["trajectories"].shape[:2] == (1, 3)
+    lock = yaml.safe_load((dvc_repo / "dvc.lock").read_text())
+    out, = lock["stages"]["distill"]["outs"]
+    assert out["path"] == "results/dd/distilled" and out["nfiles"] == 3  # distilled.npz, history.json, experts
+    kept = np.load(experts[0])["trajectories"]
+    shutil.rmtree(dvc_repo / "results/dd/distilled")
+    sh("dvc", "checkout", "distill", cwd=dvc_repo)
+    np.testing.assert_array_equal(np.load(experts[0])["trajectories"], kept)
+    assert "up to date" in sh("dvc", "status", "distill", cwd=dvc_repo)

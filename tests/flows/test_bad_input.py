@@ -29,6 +29,8 @@ def run_cli(*args: str) -> tuple[int, str]:
     (["student.reducer_options={size: 3}"], "student.reducer_options: reducer 'fc' does not take 'size'; it takes:"),
     (["dd.methods.distribution-matching.lr=-1", "dd.method=distribution-matching"],
      "dd.methods.distribution-matching.lr"),
+    (["dd.method=trajectory-matching", "dd.methods.trajectory-matching.expert_span=50"],
+     "dd.methods.trajectory-matching.expert_span (50) must not exceed expert_epochs (15)"),
 ])
 def test_bad_parameters_stop_before_any_work_with_the_key_named(tmp_path: Path, sets, message) -> None:
     code, output = run_cli("run", *[a for s in [*sets, f"runs_dir={tmp_path / 'runs'}"] for a in ("-S", s)])

@@ -15,11 +15,13 @@ import pytest
 METHODS = {
     "distribution-matching": ["init_pool=2"],
     "gradient-matching": ["init_pool=2", "outer_loop=2", "inner_loop=1"],
+    "trajectory-matching": ["experts=1", "expert_epochs=2", "max_start_epoch=1", "expert_span=1", "syn_steps=2"],
 }
 LENET = "{label: lenet, model: lenet, options: {}}"
 Q2 = "{label: q2, model: quantum_lenet, options: {readout: hermitian, n_qubits: 2, depth: 1}}"
 #: Models per method: gradient matching traces a second-order graph per model, so it runs the quantum one only.
-MODELS = {"distribution-matching": f"[{LENET}, {Q2}]", "gradient-matching": f"[{Q2}]"}
+MODELS = {"distribution-matching": f"[{LENET}, {Q2}]", "gradient-matching": f"[{Q2}]",
+          "trajectory-matching": f"[{Q2}]"}
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))

@@ -145,7 +145,7 @@ def distill_stage(
     dd = params.dd
     task = DistillTask(model_factory(params, spec, data.image_shape, data.num_classes), data.x["train"],
                        data.y["train"], data.num_classes, dd.images_per_class, dd.image_init, dd.outer_steps,
-                       dd.real_batch, params.seed)
+                       dd.real_batch, params.seed, work_dir=Path(out_dir))
     result = build_method(params).distill(task, on_step)
     path = save_distilled(result, Path(out_dir))
     return {"label": label, "method": result.method, "distilled": str(path), "final_loss": result.history[-1]["loss"],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
@@ -48,6 +49,9 @@ class DistillTask:
         outer_steps: Optimisation steps on the synthetic set.
         real_batch: Real images per outer step.
         seed: Seeds the starting images, batch sampling and initialisations.
+        work_dir: Where a method may keep what it computes from the real data alone, to reuse
+            when the same inputs come again (trajectory matching's expert trajectories); it
+            sits beside the distilled set, so DVC versions it with the set. ``None``: keep nothing.
     """
 
     factory: ModelFactory
@@ -59,6 +63,7 @@ class DistillTask:
     outer_steps: int
     real_batch: int
     seed: int
+    work_dir: Path | None = None
 
 
 @dataclass

@@ -20,6 +20,7 @@ TINY = {
     "performance-matching": ["init=random", "init_pool=2", "steps=1", "epochs=1"],
     "distribution-matching": ["init_pool=2"],
     "gradient-matching": ["init_pool=2", "outer_loop=2", "inner_loop=1"],
+    "trajectory-matching": ["experts=1", "expert_epochs=2", "max_start_epoch=1", "expert_span=1", "syn_steps=2"],
 }
 
 
@@ -57,6 +58,34 @@ def test_each_method_moves_the_images_and_its_set_trains_every_weight_of_a_fresh
         # a Hermitian's A — it cancels in (A + A†)/2 — may legitimately not).
         assert moved.all() if "circuit_weights" in v.name else moved.any(), f"{method}: {v.name} did not train"
     assert any("circuit_weights" in v.name for v in model.trainable_variables)
+
+
+def test_trajectory_matching_experts_keep_every_epoch_train_every_weight_and_are_reused(
+    data, tmp_path, monkeypatch,
+) -> None:
+    """Each expert trajectory holds its weights before training and after every epoch, as one flat vector
+    in ``FunctionalModel`` order; the circuit's angles and observables move along it; the
+    trajectories are kept in the task's work directory and read back, not retrained, for the same task."""
+    from qkernel.methods.dd import trajectory_matching as tm
+    from qkernel.nn.functional import FunctionalModel
+
+    p = load_params(None, [*(f"dd.methods.trajectory-matching.{o}" for o in TINY["trajectory-matching"]),
+                           "dd.methods.trajectory-matching.experts=2"])
+    options = tm.TrajectoryMatchingOptions(**p.dd.method_options("trajectory-matching"))
+    task = DistillTask(quantum, data.x["train"], data.y["train"], 2, images_per_class=1, image_init="real",
+                       outer_steps=1, real_batch=8, seed=0, work_dir=tmp_path)
+    experts = tm.expert_trajectories(task, options, quantum(0))
+    sizes = [int(np.prod(s)) for s in FunctionalModel(quantum(0)).shapes]
+    assert experts.shape == (2, 3, sum(sizes)) and len(list(tmp_path.glob("experts-*.npz"))) == 1
+    assert not np.array_equal(experts[0, 0], experts[1, 0])  # experts start from different initialisations
+    cut = np.cumsum(sizes)[:-1]
+    moved = np.array([[np.any(b != a) for b, a in zip(np.split(t[0], cut), np.split(t[-1], cut))] for t in experts])
+    names = FunctionalModel(quantum(0)).names()
+    quantum_weights = [k for k, n in enumerate(names) if "circuit_weights" in n or "hermitian" in n]
+    # The quantum weights move along every trajectory; every tensor along some (a ReLU layer may start dead).
+    assert moved[:, quantum_weights].all() and moved.any(axis=0).all(), dict(zip(names, moved.T.tolist()))
+    monkeypatch.setattr(tm, "train_experts", lambda *a, **k: pytest.fail("kept experts were retrained"))
+    np.testing.assert_array_equal(tm.expert_trajectories(task, options, quantum(0)), experts)
 
 
 def test_weight_decay_spares_circuit_angles_and_observables() -> None:

@@ -17,7 +17,8 @@ def test_dd_params_are_validated() -> None:
     with pytest.raises(ConfigError, match=r"unknown parameter 'dd.methods.performance-matching.inits'"):
         check_dd(load_params(None, ["dd.methods.performance-matching.inits=3"]))
     with pytest.raises(ConfigError, match=r"dd.method: unknown dd_method 'gradient-magic'; registered dd_method "
-                                          "plugins: distribution-matching, gradient-matching, performance-matching"):
+                                          "plugins: distribution-matching, gradient-matching, performance-matching, "
+                                          "trajectory-matching"):
         check_dd(load_params(None, ["dd.method=gradient-magic"]))
     with pytest.raises(ConfigError, match="unknown model 'vgg'|vgg"):
         check_dd(load_params(None, ["dd.models=[{label: v, model: vgg, options: {}}]"]))
