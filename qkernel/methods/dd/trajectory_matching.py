@@ -91,10 +91,26 @@ def check_options(options: TrajectoryMatchingOptions) -> None:
                           f"expert_epochs ({options.expert_epochs}): a segment ends on a kept expert epoch")
 
 
+def _flat(variables: list[tf.Variable]) -> np.ndarray:
+    return np.concatenate([v.numpy().ravel() for v in variables] or [np.zeros(0)]).astype(np.float32)
+
+
+def _assign_flat(variables: list[tf.Variable], flat: np.ndarray) -> None:
+    sizes = [int(np.prod(v.shape)) for v in variables]
+    for v, part in zip(variables, np.split(flat, np.cumsum(sizes)[:-1]) if variables else []):
+        v.assign(part.reshape(v.shape))
+
+
 def train_experts(factory: ModelFactory, x: np.ndarray, y: np.ndarray, options: TrajectoryMatchingOptions,
-                  seed: int, batch_size: int = 256) -> list[list[np.ndarray]]:
-    """Expert trajectories: for each expert, its trainable weights after epochs ``0 … expert_epochs``,
-    each checkpoint one flat ``float32`` vector (plain SGD on augmented batches of the real split)."""
+                  seed: int, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Expert trajectories (plain SGD on augmented batches of the real split).
+
+    Returns:
+        ``(trajectories, frozen)``: ``(experts, expert_epochs + 1, n_weights)`` trainable weights
+        before training and after every epoch, each checkpoint one flat vector in
+        ``FunctionalModel`` order; and ``(experts, n_frozen)`` each expert's non-trainable weights
+        (a fixed Hermitian readout is part of its initialisation; empty when there are none).
+    """
     strategy = parse_strategy(options.augment)
     model = factory(seed + EXPERT_SEED_OFFSET)
     weights = model.trainable_variables
@@ -106,42 +122,41 @@ def train_experts(factory: ModelFactory, x: np.ndarray, y: np.ndarray, options: 
         for w, g in zip(weights, tape.gradient(loss, weights)):
             w.assign_sub(options.expert_lr * g)
 
-    def flat() -> np.ndarray:
-        return np.concatenate([w.numpy().ravel() for w in weights]).astype(np.float32)
-
     rng = np.random.default_rng([seed, 5])
-    trajectories = []
+    trajectories, frozen = [], []
     for e in range(options.experts):
         load_state(model, initial_state(factory, seed + EXPERT_SEED_OFFSET + e))
-        checkpoints = [flat()]
+        frozen.append(_flat(model.non_trainable_variables))
+        checkpoints = [_flat(weights)]
         for epoch in range(options.expert_epochs):
             order = rng.permutation(len(x))
             for b in range(0, len(x), batch_size):
                 idx = order[b:b + batch_size]
                 step(tf.convert_to_tensor(x[idx]), tf.convert_to_tensor(y[idx].astype(np.int32)),
                      tf.constant([seed + e, epoch * 100_000 + b], tf.int32))
-            checkpoints.append(flat())
-        trajectories.append(checkpoints)
-    return trajectories
+            checkpoints.append(_flat(weights))
+        trajectories.append(np.stack(checkpoints))
+    return np.stack(trajectories), np.stack(frozen)
 
 
-def expert_trajectories(task: DistillTask, options: TrajectoryMatchingOptions, model: tf.keras.Model) -> np.ndarray:
-    """``(experts, expert_epochs + 1, n_weights)``: the kept trajectories for this task and these options,
+def expert_trajectories(task: DistillTask, options: TrajectoryMatchingOptions,
+                        model: tf.keras.Model) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`train_experts`' ``(trajectories, frozen)`` for this task and these options: the kept ones,
     else freshly trained ones (then kept in ``task.work_dir`` when there is one)."""
     fields = {k: getattr(options, k) for k in ("experts", "expert_epochs", "expert_lr", "augment")}
     digest = hashlib.sha256(json.dumps({**fields, "seed": task.seed, "model": model.name,
-                                        "weights": [list(v.shape) for v in model.trainable_variables]},
+                                        "weights": [list(v.shape) for v in model.weights]},
                                        sort_keys=True).encode())
     for a in (task.x_train, task.y_train):
         digest.update(np.ascontiguousarray(a).tobytes())
     path = None if task.work_dir is None else Path(task.work_dir) / f"experts-{digest.hexdigest()[:12]}.npz"
     if path is not None and path.is_file():
-        return read_npz(path)["trajectories"]
-    trajectories = np.stack([np.stack(t) for t in train_experts(task.factory, task.x_train, task.y_train,
-                                                                  options, task.seed)])
+        kept = read_npz(path)
+        return kept["trajectories"], kept["frozen"]
+    trajectories, frozen = train_experts(task.factory, task.x_train, task.y_train, options, task.seed)
     if path is not None:
-        atomic_save_npz(path, {"trajectories": trajectories})
-    return trajectories
+        atomic_save_npz(path, {"trajectories": trajectories, "frozen": frozen})
+    return trajectories, frozen
 
 
 def distill(
@@ -160,13 +175,13 @@ def distill(
         The synthetic images and their labels (the learned rate is reported in the history only:
         the evaluation protocol trains every set with its own schedule).
     """
+    check_options(options)
     strategy = parse_strategy(options.augment)
     c, seed = task.num_classes, task.seed
-    check_options(options)
     last_start = min(options.max_start_epoch, options.expert_epochs - options.expert_span + 1)
     images0, labels0 = initial_images(task.x_train, task.y_train, c, task.images_per_class, task.image_init, seed)
     model = task.factory(seed)
-    experts = expert_trajectories(task, options, model)
+    experts, frozen = expert_trajectories(task, options, model)
     fm = FunctionalModel(model)
     shapes = [tuple(s) for s in fm.shapes]
     sizes = [int(np.prod(s)) for s in shapes]
@@ -199,8 +214,9 @@ def distill(
     rng = np.random.default_rng([seed, 2])
     history: list[dict[str, float]] = []
     for k in range(1, task.outer_steps + 1):
-        trajectory = experts[int(rng.integers(len(experts)))]
-        t = int(rng.integers(last_start))
+        e = int(rng.integers(len(experts)))
+        _assign_flat(model.non_trainable_variables, frozen[e])  # the student shares the expert's fixed weights
+        trajectory, t = experts[e], int(rng.integers(last_start))
         loss = float(step(tf.constant(trajectory[t]), tf.constant(trajectory[t + options.expert_span]),
                           tf.constant(rng.permutation(n_images), tf.int32), tf.constant([seed, k], tf.int32)))
         record_step(history, k, loss, METHOD, "lr", None)

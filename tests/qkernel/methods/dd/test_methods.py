@@ -64,7 +64,7 @@ def test_trajectory_matching_experts_keep_every_epoch_train_every_weight_and_are
     data, tmp_path, monkeypatch,
 ) -> None:
     """Each expert trajectory holds its weights before training and after every epoch, as one flat vector
-    in ``FunctionalModel`` order; the circuit's angles and observables move along it; the
+    in ``FunctionalModel`` order, with its fixed weights; the circuit's angles and observables move along it; the
     trajectories are kept in the task's work directory and read back, not retrained, for the same task."""
     from qkernel.methods.dd import trajectory_matching as tm
     from qkernel.nn.functional import FunctionalModel
@@ -74,9 +74,10 @@ def test_trajectory_matching_experts_keep_every_epoch_train_every_weight_and_are
     options = tm.TrajectoryMatchingOptions(**p.dd.method_options("trajectory-matching"))
     task = DistillTask(quantum, data.x["train"], data.y["train"], 2, images_per_class=1, image_init="real",
                        outer_steps=1, real_batch=8, seed=0, work_dir=tmp_path)
-    experts = tm.expert_trajectories(task, options, quantum(0))
+    experts, frozen = tm.expert_trajectories(task, options, quantum(0))
     sizes = [int(np.prod(s)) for s in FunctionalModel(quantum(0)).shapes]
     assert experts.shape == (2, 3, sum(sizes)) and len(list(tmp_path.glob("experts-*.npz"))) == 1
+    assert frozen.shape == (2, 0)  # a trainable Hermitian readout: no fixed weights
     assert not np.array_equal(experts[0, 0], experts[1, 0])  # experts start from different initialisations
     cut = np.cumsum(sizes)[:-1]
     moved = np.array([[np.any(b != a) for b, a in zip(np.split(t[0], cut), np.split(t[-1], cut))] for t in experts])
@@ -84,8 +85,12 @@ def test_trajectory_matching_experts_keep_every_epoch_train_every_weight_and_are
     quantum_weights = [k for k, n in enumerate(names) if "circuit_weights" in n or "hermitian" in n]
     # The quantum weights move along every trajectory; every tensor along some (a ReLU layer may start dead).
     assert moved[:, quantum_weights].all() and moved.any(axis=0).all(), dict(zip(names, moved.T.tolist()))
+    # A fixed Hermitian readout belongs to each expert's initialisation: kept with its trajectory.
+    fixed = lambda seed: build(readout="hermitian-fixed", seed=seed, n_qubits=4, depth=1)  # noqa: E731
+    _, frozen = tm.train_experts(fixed, data.x["train"], data.y["train"], options, seed=0)
+    assert frozen.shape[1] > 0 and not np.array_equal(frozen[0], frozen[1])
     monkeypatch.setattr(tm, "train_experts", lambda *a, **k: pytest.fail("kept experts were retrained"))
-    np.testing.assert_array_equal(tm.expert_trajectories(task, options, quantum(0)), experts)
+    np.testing.assert_array_equal(tm.expert_trajectories(task, options, quantum(0))[0], experts)
 
 
 def test_weight_decay_spares_circuit_angles_and_observables() -> None:
