@@ -56,13 +56,8 @@ def print_dd_results(result: dict) -> None:
         console.print(f"{c['model']}: circuit executions per epoch {c['per_epoch_distilled']:,} on the distilled "
                       f"set vs {c['per_epoch_full']:,} on the full set; over the protocol's epochs "
                       f"{c['sim_executions_distilled']:,} vs {c['sim_executions_full']:,} "
-                      f"({_times(c['sim_executions_full'], c['sim_executions_distilled'])})")
+                      f"({c['distilled_cost']})")
     console.print(f"report: {result['report']}")
-
-
-def _times(full: int, distilled: int) -> str:
-    """``"2.4× fewer"`` or, when the distilled set's budget costs more, ``"1.4× more"``."""
-    return f"{full / distilled:.1f}× fewer" if full >= distilled else f"{distilled / full:.1f}× more"
 
 
 def print_kd_results(result: dict) -> None:

@@ -36,12 +36,15 @@ def _cost(distilled_epochs: int, full_epochs: int) -> dict:
     return {"distilled": d, "full": f, "reduction": f["simulation_executions"] / d["simulation_executions"]}
 
 
-def test_the_cost_line_says_fewer_or_more_executions_over_the_protocols_budgets(monkeypatch) -> None:
+def test_the_cost_line_and_report_say_fewer_or_more_executions_over_the_protocols_budgets(monkeypatch) -> None:
     cheaper = " ".join(_printed(monkeypatch, None, quantum_cost=_cost(300, 20)))
     assert "per epoch 100 on the distilled set vs 3,600 on the full set" in cheaper
     assert "30,000 vs 72,000 (2.4× fewer)" in cheaper
     dearer = " ".join(_printed(monkeypatch, None, quantum_cost=_cost(1000, 20)))
     assert "100,000 vs 72,000 (1.4× more)" in dearer and "fewer" not in dearer
+    from qkernel.methods.dd.report import cost_rows  # report.md's cost table says the same
+
+    assert cost_rows([{"label": "q", "quantum_cost": _cost(1000, 20)}])[0]["distilled_cost"] == "1.4× more"
 
 
 def test_two_digit_gains_fit_one_row_of_the_five_column_table(monkeypatch) -> None:
