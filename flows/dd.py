@@ -64,7 +64,10 @@ def distill(params: Params, label: str, data_path: str, code: str) -> dict[str, 
             log.info("%s outer step %d: %s", label, r["step"],
                      ", ".join(f"{k} {v:.4f}" for k, v in r.items() if k != "step"))
 
-    result = distill_stage(params, Path(data_path), label, distill_dir(params, label), on_step=on_step)
+    # What a method computes from the real data alone (trajectory matching's experts, keyed by their own
+    # inputs) is kept per dataset and model, so another step count or image rate reuses it.
+    work = Path(params.runs_dir) / "dd-sets" / f"{params.data.name}-work" / label
+    result = distill_stage(params, Path(data_path), label, distill_dir(params, label), on_step=on_step, work_dir=work)
     bar.close()
     return result
 

@@ -130,7 +130,7 @@ def test_full_pipeline_matches_the_flow(tiny_flows, tmp_path_factory: pytest.Tem
 
 
 def test_trajectory_matching_keeps_its_expert_trajectories_in_the_dvc_tracked_set(dvc_repo: Path) -> None:
-    """``dvc repro distill`` with trajectory matching: the experts land beside the distilled set, inside the
+    """``dvc exp run … distill`` with trajectory matching: the experts land beside the distilled set, inside the
     stage's output, so DVC caches and versions them (hashed in ``dvc.lock``) and restores them on checkout."""
     sets = ["data.per_class=20", "data.test_per_class=2", "dd.method=trajectory-matching", "dd.outer_steps=2",
             "dd.images_per_class=1",

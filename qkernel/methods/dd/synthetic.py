@@ -49,9 +49,10 @@ class DistillTask:
         outer_steps: Optimisation steps on the synthetic set.
         real_batch: Real images per outer step.
         seed: Seeds the starting images, batch sampling and initialisations.
-        work_dir: Where a method may keep what it computes from the real data alone, to reuse
-            when the same inputs come again (trajectory matching's expert trajectories); it
-            sits beside the distilled set, so DVC versions it with the set. ``None``: keep nothing.
+        work_dir: Where a method may keep what it computes from the real data alone, keyed by
+            its own inputs, to reuse when they come again (trajectory matching's expert
+            trajectories): in DVC the set's output directory (versioned with the set), in the flow
+            one directory per dataset and model. ``None``: keep nothing.
     """
 
     factory: ModelFactory

@@ -14,8 +14,9 @@ the native kernel via :class:`qkernel.nn.functional.FunctionalModel`) to the ima
 The set is thus distilled to reproduce, in a few steps, what long training on real images
 does — along trajectories whose weights include the circuit's angles and observables. Experts
 start from fresh initialisations of their own (seeds apart from the evaluation's). They are kept
-in ``experts-<key>.npz`` in the task's ``work_dir`` (beside the distilled set, so DVC versions
-them with it), keyed by everything that shapes them, and reused when the same key comes again.
+in ``experts-<key>.npz`` in the task's ``work_dir`` (DVC: beside the distilled set, versioned with
+it; the flow: per dataset and model), keyed by everything that shapes them, and reused when the
+same key comes again — another step count or image rate trains no new experts.
 """
 
 from __future__ import annotations
