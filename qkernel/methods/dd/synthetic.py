@@ -170,14 +170,15 @@ def sample_by_class(y: np.ndarray, num_classes: int, per_class: int, rng: np.ran
 
 
 def record_step(history: list[dict[str, float]], step: int, loss: float, method: str, knob: str,
-                on_step: Callable[[dict[str, float]], None] | None) -> None:
-    """Append ``{"step", "loss"}`` to ``history`` and report it.
+                on_step: Callable[[dict[str, float]], None] | None, **extra: float) -> None:
+    """Append ``{"step", "loss", **extra}`` to ``history`` and report it (``extra``: what else the method
+    tracks per step, e.g. ``mean_lr``).
 
     Raises:
         ConfigError: if the loss is not finite, naming the method option to lower (``knob``).
     """
     if not np.isfinite(loss):
         raise ConfigError(f"{method} diverged at step {step} (loss {loss}); lower dd.methods.{method}.{knob}")
-    history.append({"step": step, "loss": loss})
+    history.append({"step": step, "loss": loss, **extra})
     if on_step is not None:
         on_step(history[-1])

@@ -220,9 +220,6 @@ def distill(
         trajectory, t = experts[e], int(rng.integers(last_start))
         loss = float(step(tf.constant(trajectory[t]), tf.constant(trajectory[t + options.expert_span]),
                           tf.constant(rng.permutation(n_images), tf.int32), tf.constant([seed, k], tf.int32)))
-        record_step(history, k, loss, METHOD, "lr", None)
-        history[-1]["mean_lr"] = float(tf.exp(log_lr))
-        if on_step is not None:
-            on_step(history[-1])
+        record_step(history, k, loss, METHOD, "lr", on_step, mean_lr=float(tf.exp(log_lr)))
     return Distilled(images.numpy(), labels0, np.zeros(0, np.float32), history, best_step=task.outer_steps,
                      steps=1, known_init=None, method=METHOD)
