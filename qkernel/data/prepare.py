@@ -184,7 +184,7 @@ def save_prepared(data: PreparedDataset, out_dir: Path, stem: str | None = None)
     arrays = {f"{k}_{s}": getattr(data, k)[s] for k in ("x", "y") for s in SPLITS}
     npz = atomic_save_npz(Path(out_dir) / f"{stem}.npz", arrays)
     meta = dict(data.meta)
-    meta["sha256"] = {name: _array_hash(a) for name, a in arrays.items()}
+    meta["sha256"] = {name: array_hash(a) for name, a in arrays.items()}
     meta_path = atomic_write_json(Path(out_dir) / f"{stem}.json", meta)
     return npz, meta_path
 
@@ -203,7 +203,7 @@ def load_prepared(npz_path: Path) -> PreparedDataset:
     with np.load(npz_path, allow_pickle=False) as archive:
         arrays = {k: archive[k] for k in archive.files}
     for name, digest in meta.get("sha256", {}).items():
-        if name not in arrays or _array_hash(arrays[name]) != digest:
+        if name not in arrays or array_hash(arrays[name]) != digest:
             raise DataFormatError(f"{npz_path}: array {name!r} does not match the hash in {meta_path.name}")
     return PreparedDataset(
         meta["name"],
@@ -214,7 +214,8 @@ def load_prepared(npz_path: Path) -> PreparedDataset:
     )
 
 
-def _array_hash(a: np.ndarray) -> str:
+def array_hash(a: np.ndarray) -> str:
+    """SHA-256 hex digest of an array's dtype, shape and contents (prepared files; caches keyed by data)."""
     h = hashlib.sha256(f"{a.dtype.str}{a.shape}".encode())
     h.update(np.ascontiguousarray(a).tobytes())
     return h.hexdigest()

@@ -30,6 +30,7 @@ from typing import Literal
 import numpy as np
 import tensorflow as tf
 
+from qkernel.data.prepare import array_hash
 from qkernel.errors import ConfigError
 from qkernel.io import atomic_save_npz, read_npz
 from qkernel.methods.dd.augment import augment, parse_strategy
@@ -96,10 +97,11 @@ def _flat(variables: list[tf.Variable]) -> np.ndarray:
     return np.concatenate([v.numpy().ravel() for v in variables] or [np.zeros(0)]).astype(np.float32)
 
 
-def _assign_flat(variables: list[tf.Variable], flat: np.ndarray) -> None:
-    sizes = [int(np.prod(v.shape)) for v in variables]
-    for v, part in zip(variables, np.split(flat, np.cumsum(sizes)[:-1]) if variables else []):
-        v.assign(part.reshape(v.shape))
+def _unflat(flat: tf.Tensor | np.ndarray, shapes: list[tuple[int, ...]]) -> list[tf.Tensor]:
+    """The tensors of shapes ``shapes`` that :func:`_flat` laid end to end in ``flat``."""
+    if not shapes:
+        return []
+    return [tf.reshape(p, s) for p, s in zip(tf.split(flat, [int(np.prod(s)) for s in shapes]), shapes)]
 
 
 def train_experts(factory: ModelFactory, x: np.ndarray, y: np.ndarray, options: TrajectoryMatchingOptions,
@@ -145,12 +147,11 @@ def expert_trajectories(task: DistillTask, options: TrajectoryMatchingOptions,
     """:func:`train_experts`' ``(trajectories, frozen)`` for this task and these options: the kept ones,
     else freshly trained ones (then kept in ``task.work_dir`` when there is one)."""
     fields = {k: getattr(options, k) for k in ("experts", "expert_epochs", "expert_lr", "augment")}
-    digest = hashlib.sha256(json.dumps({**fields, "seed": task.seed, "model": model.name,
-                                        "weights": [list(v.shape) for v in model.weights]},
-                                       sort_keys=True).encode())
-    for a in (task.x_train, task.y_train):
-        digest.update(np.ascontiguousarray(a).tobytes())
-    path = None if task.work_dir is None else Path(task.work_dir) / f"experts-{digest.hexdigest()[:12]}.npz"
+    key = json.dumps({**fields, "seed": task.seed, "model": model.name,
+                      "weights": [list(v.shape) for v in model.weights],
+                      "data": [array_hash(task.x_train), array_hash(task.y_train)]}, sort_keys=True)
+    path = (None if task.work_dir is None else
+            Path(task.work_dir) / f"experts-{hashlib.sha256(key.encode()).hexdigest()[:12]}.npz")
     if path is not None and path.is_file():
         kept = read_npz(path)
         return kept["trajectories"], kept["frozen"]
@@ -185,7 +186,8 @@ def distill(
     experts, frozen = expert_trajectories(task, options, model)
     fm = FunctionalModel(model)
     shapes = [tuple(s) for s in fm.shapes]
-    sizes = [int(np.prod(s)) for s in shapes]
+    fixed = model.non_trainable_variables
+    fixed_shapes = [tuple(v.shape) for v in fixed]
     n_images = len(labels0)
     batch = min(options.batch_syn, n_images)
     batches = np.arange(options.syn_steps * batch).reshape(options.syn_steps, batch) % n_images
@@ -196,15 +198,12 @@ def distill(
                  else tf.keras.optimizers.Adam(options.lr))
     lr_opt = tf.keras.optimizers.SGD(options.lr_lr, momentum=0.5)
 
-    def unflat(v: tf.Tensor) -> list[tf.Tensor]:
-        return [tf.reshape(p, s) for p, s in zip(tf.split(v, sizes), shapes)]
-
     @tf.function
     def step(start: tf.Tensor, target: tf.Tensor, order: tf.Tensor, aug_seed: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
             x = tf.gather(augment(tf.convert_to_tensor(images), strategy, aug_seed), order)
             rates = tf.fill([options.syn_steps], tf.exp(log_lr))
-            end = inner_train(fm, unflat(start), x, tf.gather(labels, order), rates, batches)
+            end = inner_train(fm, _unflat(start, shapes), x, tf.gather(labels, order), rates, batches)
             moved = tf.concat([tf.reshape(w, [-1]) for w in end], 0)
             loss = tf.reduce_sum(tf.square(moved - target)) / tf.reduce_sum(tf.square(start - target))
         g_images, g_lr = tape.gradient(loss, [images, log_lr])
@@ -216,7 +215,8 @@ def distill(
     history: list[dict[str, float]] = []
     for k in range(1, task.outer_steps + 1):
         e = int(rng.integers(len(experts)))
-        _assign_flat(model.non_trainable_variables, frozen[e])  # the student shares the expert's fixed weights
+        for v, value in zip(fixed, _unflat(frozen[e], fixed_shapes)):
+            v.assign(value)  # the student shares the expert's fixed weights
         trajectory, t = experts[e], int(rng.integers(last_start))
         loss = float(step(tf.constant(trajectory[t]), tf.constant(trajectory[t + options.expert_span]),
                           tf.constant(rng.permutation(n_images), tf.int32), tf.constant([seed, k], tf.int32)))
