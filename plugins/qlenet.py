@@ -1,6 +1,6 @@
-"""The dataset-distillation models (REFERENCE B): classical LeNet and quantum LeNet.
+"""The dataset-distillation models (REFERENCE B, C): classical LeNet, quantum LeNet and the literature's ConvNet.
 
-Both share the ReLU/max-pool LeNet trunk of the DD literature (conv6 5×5 "same" → pool →
+The two LeNets share the ReLU/max-pool LeNet trunk of the DD literature (conv6 5×5 "same" → pool →
 conv16 5×5 → pool → fc120). The classical LeNet ends fc84 → fc10; the quantum LeNet ends
 fc ``2**n`` → amplitude encoding on ``n`` qubits (6 → 64 features) → strongly entangling
 layers → per-qubit Hermitian readout → fc(n→C), mixed with a classical residual
@@ -48,6 +48,39 @@ class LeNet:
             raise ValueError(f"{cls.name}: num_classes must be at least 2, got {num_classes}")
         inp, x = _trunk(input_shape, cls.name)
         x = layers.Dense(84, activation="relu", name="fc2")(x)
+        return tf.keras.Model(inp, layers.Dense(num_classes, name="out")(x), name=cls.name)
+
+
+class ConvNet:
+    """ConvNet of the DC/DSA/DM/MTT papers: conv128-instance norm-ReLU-avgpool ×3, then one linear layer.
+
+    The architecture the literature's distillation anchors are measured on (REFERENCE C), so a set
+    distilled for it compares with them directly: ``depth`` blocks of 3×3 "same" convolution with
+    ``width`` filters, instance norm (affine), ReLU and 2×2 average pooling.
+
+    Options:
+        width: Filters per block (published 128).
+        depth: Blocks (published 3: 28×28 → 3×3 feature maps).
+    """
+
+    name = "convnet"
+
+    def __new__(cls, input_shape: Sequence[int], num_classes: int, width: int = 128, depth: int = 3
+                ) -> tf.keras.Model:
+        shape = tuple(int(s) for s in input_shape)
+        if num_classes < 2:
+            raise ValueError(f"{cls.name}: num_classes must be at least 2, got {num_classes}")
+        if len(shape) not in (2, 3) or min(shape[:2]) < 2 ** depth:
+            raise ValueError(f"{cls.name}: input_shape must be (H, W) or (H, W, C) with H, W >= 2**depth "
+                             f"({2 ** depth}), got {shape}")
+        inp = tf.keras.Input(shape=shape)
+        x = layers.Reshape((*shape, 1))(inp) if len(shape) == 2 else inp
+        for k in range(1, depth + 1):
+            x = layers.Conv2D(width, 3, padding="same", name=f"conv{k}")(x)
+            x = layers.GroupNormalization(groups=width, epsilon=1e-5, name=f"norm{k}")(x)  # instance norm
+            x = layers.ReLU(name=f"relu{k}")(x)
+            x = layers.AveragePooling2D(2, name=f"pool{k}")(x)
+        x = layers.Flatten(name="flatten")(x)
         return tf.keras.Model(inp, layers.Dense(num_classes, name="out")(x), name=cls.name)
 
 

@@ -1,4 +1,4 @@
-"""Quantum LeNet (the DD paper's model): size, readouts, every parameter gets gradient."""
+"""Quantum LeNet (the DD paper's model) and the DD literature's ConvNet: size, readouts, every parameter gets gradient."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from qkernel.nn.functional import FunctionalModel
+from qkernel.plugin.registry import get_registry
 from tests.models import assert_every_entry_nonzero, batch, build, ce
 
 
@@ -38,3 +39,21 @@ def test_quantum_lenet_size_and_hermitian_modes() -> None:
     assert counts["z"] == counts["hermitian-fixed"]
     with pytest.raises(ValueError, match="readout must be one of"):
         build(readout="xx")
+
+
+def test_convnet_is_the_literature_size_normalises_each_image_and_trains_every_weight_through_given_weights() -> None:
+    assert build("convnet").count_params() == 308_746  # 3 × (conv 128, instance norm), linear 1152 → 10
+    model = build("convnet", width=8)
+    x, y = batch(6)
+    norm = tf.keras.Model(model.inputs, model.get_layer("norm1").output)(x).numpy()
+    np.testing.assert_allclose(norm.mean(axis=(1, 2)), 0.0, atol=1e-4)  # per image and channel: instance norm
+    np.testing.assert_allclose(norm.std(axis=(1, 2)), 1.0, atol=1e-2)
+    fm = FunctionalModel(model)
+    weights = fm.current()
+    with tf.GradientTape() as tape:
+        tape.watch(weights)
+        loss = ce(y, fm(weights, x, training=True))
+    assert_every_entry_nonzero(tape.gradient(loss, weights), fm.names())
+    np.testing.assert_allclose(fm(weights, x).numpy(), model(x).numpy(), atol=1e-5)
+    with pytest.raises(ValueError, match=r"H, W >= 2\*\*depth \(16\)"):
+        get_registry().create("model", "convnet", input_shape=(8, 8), num_classes=10, depth=4)
