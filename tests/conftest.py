@@ -22,6 +22,16 @@ from prefect.logging.configuration import setup_logging  # noqa: E402
 setup_logging()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Order the run for two workers (``--dist loadgroup``): the tests sharing :func:`tiny_flows` form one group,
+    so one worker trains it once (not each worker that draws one of them), and tests marked ``slow`` start
+    first, so no long test is left running alone at the end while the other worker idles."""
+    for item in items:
+        if "tiny_flows" in item.fixturenames:
+            item.add_marker(pytest.mark.xdist_group("tiny_flows"))
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: the rest keep their order
+
+
 @pytest.fixture(autouse=True)
 def isolated_keras_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point the Keras cache at an empty folder so tests never see or touch ~/.keras."""

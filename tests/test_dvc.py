@@ -52,6 +52,7 @@ def dvc_repo(tmp_path: Path) -> Path:
     return make_repo(tmp_path)
 
 
+@pytest.mark.slow
 def test_repro_status_nothing_to_do_then_a_param_change_reruns(dvc_repo: Path) -> None:
     # The README's line exactly as typed: `.venv/bin/dvc repro`, the venv not on PATH.
     (dvc_repo / ".venv").symlink_to(Path(sys.executable).parent.parent)
@@ -129,6 +130,7 @@ def test_full_pipeline_matches_the_flow(tiny_flows, tmp_path_factory: pytest.Tem
     assert experiment["data"]["params"]["params.yaml"]["data"]["kd"]["temperature"] == 2
 
 
+@pytest.mark.slow
 def test_trajectory_matching_keeps_its_expert_trajectories_in_the_dvc_tracked_set(dvc_repo: Path) -> None:
     """``dvc exp run … distill`` with trajectory matching: the experts land beside the distilled set, inside the
     stage's output, so DVC caches and versions them (hashed in ``dvc.lock``) and restores them on checkout."""

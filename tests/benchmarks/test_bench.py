@@ -168,6 +168,7 @@ def test_cli_table_fits_80_columns_and_json_round_trips(tmp_path: Path) -> None:
     assert json.loads(path.read_text()) == rows
 
 
+@pytest.mark.slow
 def test_dd_outer_step_benchmark_agrees_with_the_pennylane_reference() -> None:
     pytest.importorskip("pennylane")
     from benchmarks.dd_step import run_dd_benchmark

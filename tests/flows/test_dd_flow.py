@@ -60,6 +60,7 @@ def test_dd_pipeline_writes_distilled_sets_report_and_artifacts_then_hits_cache(
     assert work and all(s == "Cached" for s in work), states
 
 
+@pytest.mark.slow
 def test_an_error_in_a_worker_process_reaches_the_caller_as_itself_and_writes_nothing(
     prefect_server, tmp_path: Path
 ) -> None:

@@ -26,6 +26,7 @@ MODELS = {"distribution-matching": f"[{LENET}, {Q2}]", "gradient-matching": f"[{
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))
+@pytest.mark.slow
 def test_method_runs_the_dd_flow_end_to_end_on_cifar_format_files(prefect_server, writers, tmp_path, method) -> None:
     from flows.dd import dd_pipeline
 
@@ -85,6 +86,7 @@ def register_dd_methods():
 '''
 
 
+@pytest.mark.slow
 def test_a_third_party_method_is_listed_and_picked_by_dd_method(tmp_path: Path) -> None:
     """An installed distribution (a ``.dist-info`` with an entry point in the ``qkernel`` group) on the path."""
     site = tmp_path / "site"

@@ -153,6 +153,7 @@ kd_pipeline(overrides=sys.argv[1:])
 """
 
 
+@pytest.mark.slow
 def test_killed_training_resumes_from_checkpoint_to_the_same_metrics(prefect_server, tmp_path: Path) -> None:
     from flows.kd import kd_pipeline, run_dir
     from qkernel.config import load_params
@@ -187,6 +188,7 @@ def _api_url() -> str:
     return PREFECT_API_URL.value()
 
 
+@pytest.mark.slow
 def test_ablation_on_a_local_dask_cluster(prefect_server, tmp_path: Path) -> None:
     from distributed import LocalCluster
 

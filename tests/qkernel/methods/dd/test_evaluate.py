@@ -39,6 +39,7 @@ def test_one_functional_model_takes_every_initialisation_fixed_hermitian_include
         np.testing.assert_array_equal(fm.model.get_layer("hermitian").non_trainable_weights[0].numpy(), fixed_h[s])
 
 
+@pytest.mark.slow
 def test_one_trace_serves_every_init_exactly_and_the_known_init_is_kept_apart(tmp_path) -> None:
     from qkernel.data import load_dataset
     from qkernel.methods.dd.evaluate import evaluate_known_init, evaluate_random_real

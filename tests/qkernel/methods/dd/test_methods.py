@@ -39,6 +39,7 @@ def quantum(seed: int) -> tf.keras.Model:
 
 
 @pytest.mark.parametrize("method", sorted(TINY))
+@pytest.mark.slow
 def test_each_method_moves_the_images_and_its_set_trains_every_weight_of_a_fresh_quantum_model(method, data) -> None:
     p = load_params(None, [f"dd.method={method}", *(f"dd.methods.{method}.{o}" for o in TINY[method])])
     task = DistillTask(quantum, data.x["train"], data.y["train"], 2, images_per_class=1, image_init="real",
@@ -109,6 +110,7 @@ def test_gradient_distance_is_zero_for_parallel_gradients_and_counts_every_row()
     assert float(gradient_distance(grads, [-g for g in grads])) == pytest.approx(2.0 * rows, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_the_vectorised_match_gives_each_class_its_own_distance_and_image_gradient() -> None:
     """``make_matcher`` runs every class at once; each class must see only its own images, augmentation draw
     and label, exactly as when the classes are matched one by one (second order through the circuit)."""

@@ -16,6 +16,7 @@ from qkernel.plugin.registry import get_registry
 from tests.models import assert_every_entry_nonzero, batch, build, ce
 
 
+@pytest.mark.slow
 def test_every_quantum_lenet_parameter_gets_gradient_directly_and_through_an_unrolled_step() -> None:
     readout = "hermitian"
     model = build(readout=readout)
