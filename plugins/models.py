@@ -107,6 +107,6 @@ class Ensemble:
 
 @hookimpl
 def register_models() -> list[type]:
-    from plugins.qlenet import ConvNet, LeNet, QuantumLeNet, QuantumStudentModel  # DD models, the KD student
+    from plugins.qlenet import ConvNet, LeNet, QuantumConvNet, QuantumLeNet, QuantumStudentModel  # DD models, the KD student
 
-    return [LeNet5, AlexNet, Ensemble, LeNet, ConvNet, QuantumLeNet, QuantumStudentModel]
+    return [LeNet5, AlexNet, Ensemble, LeNet, ConvNet, QuantumLeNet, QuantumConvNet, QuantumStudentModel]

@@ -1,4 +1,4 @@
-"""Quantum LeNet (the DD paper's model) and the DD literature's ConvNet: size, readouts, every parameter gets gradient."""
+"""Quantum LeNet, the DD literature's ConvNet and the two combined: size, readouts, every parameter gets gradient."""
 
 from __future__ import annotations
 
@@ -57,3 +57,23 @@ def test_convnet_is_the_literature_size_normalises_each_image_and_trains_every_w
     np.testing.assert_allclose(fm(weights, x).numpy(), model(x).numpy(), atol=1e-5)
     with pytest.raises(ValueError, match=r"H, W >= 2\*\*depth \(16\)"):
         get_registry().create("model", "convnet", input_shape=(8, 8), num_classes=10, depth=4)
+
+
+def test_quantum_convnet_puts_quantum_lenets_head_on_the_convnet_trunk_and_trains_every_weight() -> None:
+    full = build("quantum_convnet")
+    trunk = build("convnet", width=64).count_params() - (576 * 10 + 10)  # the ConvNet without its linear layer
+    head = build().count_params() - build("lenet").count_params() + (120 * 84 + 84) + (84 * 10 + 10)
+    assert full.count_params() == trunk + head + (576 - 120) * 64  # fc2 reads 576 trunk features, not 120
+    pqc = sum(int(np.prod(v.shape)) for v in full.get_layer("pqc").trainable_variables)
+    hermitian = sum(int(np.prod(v.shape)) for v in full.get_layer("hermitian").trainable_variables)
+    assert (pqc, hermitian) == (54, 48)  # quantum LeNet's 102 quantum parameters
+    model = build("quantum_convnet", width=8)
+    fm = FunctionalModel(model)
+    weights = fm.current()
+    x, y = batch(10)
+    with tf.GradientTape() as tape:
+        tape.watch(weights)
+        loss = ce(y, fm(weights, x, training=True))
+    assert_every_entry_nonzero(tape.gradient(loss, weights), fm.names())
+    with pytest.raises(ValueError, match="quantum_convnet: readout must be one of"):
+        build("quantum_convnet", readout="xx")
