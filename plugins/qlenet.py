@@ -1,10 +1,11 @@
-"""The dataset-distillation models (REFERENCE B, C): classical LeNet, quantum LeNet and the literature's ConvNet.
+"""The dataset-distillation models (REFERENCE B, C): LeNet, quantum LeNet, the literature's ConvNet and quantum ConvNet.
 
 The two LeNets share the ReLU/max-pool LeNet trunk of the DD literature (conv6 5×5 "same" → pool →
 conv16 5×5 → pool → fc120). The classical LeNet ends fc84 → fc10; the quantum LeNet ends
 fc ``2**n`` → amplitude encoding on ``n`` qubits (6 → 64 features) → strongly entangling
 layers → per-qubit Hermitian readout → fc(n→C), mixed with a classical residual
-``ReLU(fc(2**n→C)(F2))`` by a trainable ``α`` (init 0.5) → fc(C→C).
+``ReLU(fc(2**n→C)(F2))`` by a trainable ``α`` (init 0.5) → fc(C→C). The quantum ConvNet puts that
+head on the ConvNet's trunk.
 
 Layer names are fixed (``conv1 conv2 fc1 fc2 pqc hermitian fc_q fc_c mix out``): the
 PennyLane reference of :mod:`benchmarks` and the tests address weights by them.
