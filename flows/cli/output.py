@@ -52,6 +52,9 @@ def print_dd_results(result: dict) -> None:
     table.pad_edge = natural <= console.width
     console.print(table)
     console.print(f"method: {', '.join(methods)}; protocol: {first.get('protocol', '')}", highlight=False)
+    console.print("trainable parameters, quantum / classical: " + "; ".join(
+        f"{r['label']} {r['parameters']['quantum']} / {r['parameters']['classical']:,}" for r in result["models"]),
+        highlight=False)
     for c in cost_rows(result["models"]):
         console.print(f"{c['model']}: circuit executions per epoch {c['per_epoch_distilled']:,} on the distilled "
                       f"set vs {c['per_epoch_full']:,} on the full set; over the protocol's epochs "

@@ -67,3 +67,16 @@ class QuantumLayer(tf.keras.layers.Layer):
 
         self._set_save_spec(inputs, args, kwargs)
         return KerasTensor(tf.TensorSpec(self.compute_output_shape(inputs.shape), self.compute_dtype))
+
+
+def parameter_counts(model: tf.keras.layers.Layer) -> dict[str, int]:
+    """Trainable parameters of ``model``: ``quantum`` (the angles of its :class:`QuantumLayer` s and the entries of
+    its trainable Hermitian observables), ``classical`` (the rest) and ``total``."""
+    from qkernel.nn.readouts import HermitianReadout
+
+    def size(variables: Sequence[tf.Variable]) -> int:
+        return sum(int(math.prod(v.shape)) for v in variables)
+
+    quantum = sum(size(m.trainable_weights) for m in model.submodules if isinstance(m, QuantumLayer | HermitianReadout))
+    total = size(model.trainable_weights)
+    return {"quantum": quantum, "classical": total - quantum, "total": total}

@@ -11,7 +11,7 @@ import tensorflow as tf
 from qkernel.config import StudentParams
 from qkernel.plugin.contracts import Ansatz, Backend, Encoder, Reducer
 from qkernel.errors import ConfigError, QDistillError
-from qkernel.nn.layers import QuantumLayer
+from qkernel.nn.layers import QuantumLayer, parameter_counts
 from qkernel.nn.readouts import readout_head, readout_observables
 from qkernel.plugin.registry import Registry
 
@@ -118,10 +118,7 @@ class QuantumStudent(tf.keras.Model):
 
     def parameter_counts(self) -> dict[str, int]:
         """Trainable parameters: ``quantum`` (circuit angles and trainable observables) and ``classical``."""
-        quantum_layers = [self.quantum] + ([self.readout] if self.readout is not None else [])
-        quantum = sum(int(np.prod(v.shape)) for layer in quantum_layers for v in layer.trainable_weights)
-        total = sum(int(np.prod(v.shape)) for v in self.trainable_weights)
-        return {"quantum": quantum, "classical": total - quantum, "total": total}
+        return parameter_counts(self)
 
 
 def build_student(

@@ -15,7 +15,7 @@ def _model(known: dict | None) -> dict:
 
     # The 1-image-per-class run's numbers: a gain of +26.6 [+15.8, +37.4] once wrapped its cell.
     return {"label": "qlenet-hermitian", "model": "quantum_lenet", "dataset": "mnist-5k", "images_per_class": 1,
-            "parameters": 59369, "method": "gradient-matching", "protocol": "SGD lr 0.01",
+            "parameters": {"quantum": 102, "classical": 59267, "total": 59369}, "method": "gradient-matching", "protocol": "SGD lr 0.01",
             "distilled": stats([0.69, 0.72, 0.66, 0.70, 0.68]), "random_real": stats([0.42, 0.35, 0.50, 0.45, 0.40]),
             "full": stats([0.648]), "known_init": known}
 
@@ -52,6 +52,7 @@ def test_two_digit_gains_fit_one_row_of_the_five_column_table(monkeypatch) -> No
     rows = [line for line in lines if line.count("│") == 6]
     assert len(rows) == 1 and "qlenet-hermitian" in rows[0] and "+26.6 [+17.3, +35.9]" in rows[0], "\n".join(lines)
     assert max(len(line) for line in lines) <= 80
+    assert "trainable parameters, quantum / classical: qlenet-hermitian 102 / 59,267" in lines
 
 
 def test_a_six_column_table_wraps_cells_at_spaces_and_keeps_the_label_whole(monkeypatch) -> None:

@@ -77,3 +77,12 @@ def test_quantum_convnet_puts_quantum_lenets_head_on_the_convnet_trunk_and_train
     assert_every_entry_nonzero(tape.gradient(loss, weights), fm.names())
     with pytest.raises(ValueError, match="quantum_convnet: readout must be one of"):
         build("quantum_convnet", readout="xx")
+
+
+def test_parameter_counts_split_circuit_angles_and_observables_from_classical_weights() -> None:
+    from qkernel.nn.layers import parameter_counts
+
+    assert parameter_counts(build()) == {"quantum": 102, "classical": 59_267, "total": 59_369}  # 54 angles + 48
+    assert parameter_counts(build(readout="hermitian-fixed"))["quantum"] == 54  # the frozen observables do not count
+    assert parameter_counts(build("quantum_convnet")) == {"quantum": 102, "classical": 112_639, "total": 112_741}
+    assert parameter_counts(build("lenet")) == {"quantum": 0, "classical": 61_706, "total": 61_706}

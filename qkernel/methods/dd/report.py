@@ -134,7 +134,8 @@ def accuracy_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             continue  # a cross-architecture model without a set of its own
         published = DD_ACCURACY.get((r["model"], COMPARABLE.get(r["dataset"], r["dataset"])))
         rows.append({
-            "model": r["label"], "method": method_label(r), "parameters": r["parameters"],
+            "model": r["label"], "method": method_label(r),
+            "quantum / classical params": f"{r['parameters']['quantum']} / {r['parameters']['classical']:,}",
             "distilled_%": format_accuracy(r["distilled"]),
             "random_real_%": format_accuracy(r["random_real"]),
             "gain_vs_random": format_gain(r["distilled"], r["random_real"]),

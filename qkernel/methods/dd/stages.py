@@ -34,6 +34,7 @@ from qkernel.methods.dd.evaluate import (
 )
 from qkernel.methods.dd.protocol import Protocol, Trainer
 from qkernel.methods.dd.synthetic import Distilled, DistillTask, ModelFactory
+from qkernel.nn.layers import parameter_counts
 from qkernel.plugin.contracts import DatasetDistiller
 from qkernel.plugin.lifecycle import stage
 from qkernel.plugin.registry import Registry, get_registry
@@ -217,7 +218,7 @@ def _score_sets(params: Params, label: str, distilled: dict[str, Path], data: Pr
     return {
         "label": label, "model": spec.model, "options": spec.options, "dataset": params.data.name,
         "images_per_class": per_class, "protocol": trainer.protocol.describe(),
-        "parameters": int(sum(int(np.prod(v.shape)) for v in probe.trainable_variables)),
+        "parameters": parameter_counts(probe),
         "sets": sets, **sets.get(label, {}),
         "quantum_cost": quantum_cost(probe, per_class * data.num_classes, ev.epochs, len(data.y["train"]),
                                      ev.full_epochs, ev.shots),
