@@ -70,8 +70,8 @@ class QuantumLayer(tf.keras.layers.Layer):
 
 
 def parameter_counts(model: tf.keras.layers.Layer) -> dict[str, int]:
-    """Trainable parameters of ``model``: ``quantum`` (the angles of its :class:`QuantumLayer` s and the entries of
-    its trainable Hermitian observables), ``classical`` (the rest) and ``total``."""
+    """Trainable parameters of ``model``: ``quantum`` (the angles of every :class:`QuantumLayer` in it and the
+    entries of its trainable Hermitian observables), ``classical`` (the rest) and ``total``."""
     from qkernel.nn.readouts import HermitianReadout
 
     def size(variables: Sequence[tf.Variable]) -> int:

@@ -15,7 +15,8 @@ def _model(known: dict | None) -> dict:
 
     # The 1-image-per-class run's numbers: a gain of +26.6 [+15.8, +37.4] once wrapped its cell.
     return {"label": "qlenet-hermitian", "model": "quantum_lenet", "dataset": "mnist-5k", "images_per_class": 1,
-            "parameters": {"quantum": 102, "classical": 59267, "total": 59369}, "method": "gradient-matching", "protocol": "SGD lr 0.01",
+            "parameters": {"quantum": 102, "classical": 59267, "total": 59369},
+            "method": "gradient-matching", "protocol": "SGD lr 0.01",
             "distilled": stats([0.69, 0.72, 0.66, 0.70, 0.68]), "random_real": stats([0.42, 0.35, 0.50, 0.45, 0.40]),
             "full": stats([0.648]), "known_init": known}
 
