@@ -52,7 +52,7 @@ def print_dd_results(result: dict) -> None:
     table.pad_edge = natural <= console.width
     console.print(table)
     console.print(f"method: {', '.join(methods)}; protocol: {first.get('protocol', '')}", highlight=False)
-    console.print("trainable parameters, quantum / classical: " + "; ".join(
+    console.print("quantum / classical parameters: " + "; ".join(
         f"{r['label']} {r['parameters']['quantum']} / {r['parameters']['classical']:,}" for r in result["models"]),
         highlight=False)
     for c in cost_rows(result["models"]):

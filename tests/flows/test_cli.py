@@ -71,7 +71,7 @@ def test_run_does_kd_then_dd_and_prints_both_beside_published(tiny_flows, monkey
     assert "dataset distillation, mnist-5k, 2 images/class: test %, fresh inits" in output
     assert "gain [95% CI]" in output and "known init" in output  # the known init apart, never the headline
     assert "method: performance-matching (fixed init)" in output
-    assert "trainable parameters, quantum / classical: lenet 0 / 61,706; qlenet 44 / " in output
+    assert "quantum / classical parameters: lenet 0 / 61,706; qlenet 44 / " in output
     shown = [line for line in result.output.splitlines() if not line.startswith(str(tiny_flows.root)[:8])]
     assert len(shown) <= 41, result.output  # a calm console: tables and summaries (wrapped tmp paths aside)
     assert list(runs.glob("dd-*/report.md")) and list(runs.glob("dd-*/plots/images_lenet.png"))

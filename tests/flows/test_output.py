@@ -53,7 +53,7 @@ def test_two_digit_gains_fit_one_row_of_the_five_column_table(monkeypatch) -> No
     rows = [line for line in lines if line.count("│") == 6]
     assert len(rows) == 1 and "qlenet-hermitian" in rows[0] and "+26.6 [+17.3, +35.9]" in rows[0], "\n".join(lines)
     assert max(len(line) for line in lines) <= 80
-    assert "trainable parameters, quantum / classical: qlenet-hermitian 102 / 59,267" in lines
+    assert "quantum / classical parameters: qlenet-hermitian 102 / 59,267" in lines
 
 
 def test_a_six_column_table_wraps_cells_at_spaces_and_keeps_the_label_whole(monkeypatch) -> None:
