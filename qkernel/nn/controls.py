@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from qkernel.errors import InputError
+from qkernel.nn.layers import parameter_counts
 from qkernel.nn.readouts import readout_head, readout_observables
 from qkernel.nn.student import StudentParts
 
@@ -38,7 +39,7 @@ def quantum_part_shape(parts: StudentParts) -> tuple[int, int]:
     head = readout_head(parts.readout, n_qubits, seed=0)
     if head is not None:
         head.build((None, width))
-        n_params += sum(int(np.prod(v.shape)) for v in head.trainable_weights)
+        n_params += parameter_counts(head)["total"]
         width = int(head.compute_output_shape((None, width))[-1])
     return n_params, width
 
@@ -123,6 +124,5 @@ class ClassicalStudent(tf.keras.Model):
 
     def parameter_counts(self) -> dict[str, int]:
         """Trainable parameters: no ``quantum`` ones; ``middle`` is the stand-in layer's (0 for ``none``)."""
-        total = sum(int(np.prod(v.shape)) for v in self.trainable_weights)
-        middle = 0 if self.middle is None else sum(int(np.prod(v.shape)) for v in self.middle.trainable_weights)
-        return {"quantum": 0, "classical": total, "total": total, "middle": middle}
+        middle = 0 if self.middle is None else parameter_counts(self.middle)["total"]
+        return {**parameter_counts(self), "middle": middle}

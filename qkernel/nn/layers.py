@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from qkernel.plugin.contracts import Ansatz, Backend, Encoder
 from qkernel.errors import ConfigError
+from qkernel.nn.readouts import HermitianReadout
 
 class QuantumLayer(tf.keras.layers.Layer):
     """Encoder + ansatz circuit evaluated by a backend: features ``(B, F)`` → expectations ``(B, M)``.
@@ -72,8 +73,6 @@ class QuantumLayer(tf.keras.layers.Layer):
 def parameter_counts(model: tf.keras.layers.Layer) -> dict[str, int]:
     """Trainable parameters of ``model``: ``quantum`` (the angles of every :class:`QuantumLayer` in it and the
     entries of its trainable Hermitian observables), ``classical`` (the rest) and ``total``."""
-    from qkernel.nn.readouts import HermitianReadout
-
     def size(variables: Sequence[tf.Variable]) -> int:
         return sum(int(math.prod(v.shape)) for v in variables)
 
