@@ -9,6 +9,9 @@ candidate treats all three columns at once.
 
     .venv/bin/python -m benchmarks.dd_protocol --lr 0.01 --lr 0.03 --epochs 300 --epochs 1000 --inits 3
 
+``--set PATH`` scores a set distilled before (its ``distilled.npz``; one ``dd.models`` entry) instead of
+distilling again — the protocol's choice does not change the set.
+
 A rate whose training diverges is reported as such (the protocol's own error), not skipped.
 """
 
@@ -28,10 +31,10 @@ __all__ = ["main", "sweep", "table_rows"]
 
 
 def sweep(overrides: list[str], rates: list[float], inits: int, out: Path,
-          epochs: list[int] | None = None) -> list[dict[str, Any]]:
-    """Distil each ``dd.models`` set once, then score every rate × epoch budget on validation; one row per
-    model × rate × budget (``epochs``: budgets on the distilled set and random real subsets; default
-    ``dd.eval.epochs``; the full set keeps ``dd.eval.full_epochs``)."""
+          epochs: list[int] | None = None, stored: Path | None = None) -> list[dict[str, Any]]:
+    """Distil each ``dd.models`` set once (or load ``stored``), then score every rate × epoch budget on
+    validation; one row per model × rate × budget (``epochs``: budgets on the distilled set and random real
+    subsets; default ``dd.eval.epochs``; the full set keeps ``dd.eval.full_epochs``)."""
     from qkernel.config import load_params
     from qkernel.data import prepare_stage
     from qkernel.errors import ConfigError
@@ -41,13 +44,17 @@ def sweep(overrides: list[str], rates: list[float], inits: int, out: Path,
 
     p = load_params(None, overrides)
     check_dd(p)
+    if stored is not None and len(p.dd.models) != 1:
+        raise ConfigError(f"--set scores one stored set, so dd.models must hold one model; it holds "
+                          f"{len(p.dd.models)}: {', '.join(m.label for m in p.dd.models)}")
     data, npz = prepare_stage(p, out / "data")
     # The validation split stands in for the test split: every score below is a validation score.
     val = dataclasses.replace(data, x={**data.x, "test": data.x["val"]}, y={**data.y, "test": data.y["val"]})
     rows = []
     for spec in p.dd.models:
         start = time.perf_counter()
-        distilled = load_distilled(Path(distill_stage(p, npz, spec.label, out / "sets" / spec.label)["distilled"]))
+        path = stored or Path(distill_stage(p, npz, spec.label, out / "sets" / spec.label)["distilled"])
+        distilled = load_distilled(path)
         distill_s = time.perf_counter() - start
         factory = model_factory(p, spec, data.image_shape, data.num_classes)
         full: dict[float, dict[str, Any]] = {}  # the full set's score depends on the rate, not the small sets' budget
@@ -92,6 +99,7 @@ def main() -> None:
     parser.add_argument("--epochs", action="append", type=int, help="a candidate epoch budget on the small sets "
                         "(default: dd.eval.epochs)")
     parser.add_argument("--inits", type=int, default=3, help="fresh inits on the set, and random real draws")
+    parser.add_argument("--set", dest="stored", type=Path, help="a distilled.npz to score instead of distilling")
     parser.add_argument("-S", dest="overrides", action="append", default=[])
     parser.add_argument("--out", type=Path, default=Path("dd-protocol"))
     args = parser.parse_args()
@@ -99,7 +107,7 @@ def main() -> None:
     from qkernel.io import atomic_write_json, atomic_write_text
     from qkernel.reporting import markdown_table
 
-    rows = sweep(args.overrides, args.lr, args.inits, args.out, args.epochs)
+    rows = sweep(args.overrides, args.lr, args.inits, args.out, args.epochs, args.stored)
     atomic_write_json(args.out / "protocol_lr.json", rows)
     table = markdown_table(table_rows(rows))
     atomic_write_text(args.out / "protocol_lr.md", table + "\n")
