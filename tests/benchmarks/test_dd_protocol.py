@@ -66,3 +66,37 @@ def test_a_diverging_rate_is_reported_not_skipped(swept: dict) -> None:
                                                                   ("1e+06", "4")]
     assert shown[2]["distilled_%"] == "diverged"
     assert "±" in shown[0]["distilled_%"]
+
+
+def test_a_stored_set_is_scored_without_distilling_again(swept: dict, tmp_path: Path) -> None:
+    """``--set``: the protocol's choice does not change the set, so a set distilled before is scored as it is."""
+    import numpy as np
+
+    import benchmarks.dd_protocol as dd_protocol
+    from qkernel.errors import ConfigError
+    from qkernel.methods.dd.protocol import Trainer
+    from qkernel.methods.dd.stages import load_distilled
+
+    stored = Path(swept["out"], "sets", "lenet", "distilled.npz")
+    images = load_distilled(stored).images
+    trained_on: list[np.ndarray] = []
+    score = Trainer.score
+
+    def recording(self, x, y, seed, epochs, x_test, y_test):  # noqa: ANN001, ANN202
+        trained_on.append(x)
+        return score(self, x, y, seed, epochs, x_test, y_test)
+
+    def refuse(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("distilled again")
+
+    overrides = ["data.per_class=20", "data.test_per_class=3", *LENET_ONLY]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Trainer, "score", recording)
+        patch.setattr("qkernel.methods.dd.stages.distill_stage", refuse)
+        rows = dd_protocol.sweep(overrides, [0.01], inits=1, out=tmp_path, epochs=[3], stored=stored)
+    assert len(rows) == 1 and rows[0]["distilled"]["values"] and np.array_equal(trained_on[0], images)
+
+    two = [o for o in TINY_DD if not o.startswith("dd.models=")]  # the tiny configuration's two models
+    with pytest.raises(ConfigError, match=r"--set scores one stored set, so dd.models must hold one model; it "
+                                          r"holds 2: "):
+        dd_protocol.sweep(["data.per_class=20", "data.test_per_class=3", *two], [0.01], 1, tmp_path, stored=stored)
