@@ -40,12 +40,15 @@ __all__ = [
 EVAL_SEED_OFFSET = 100_000
 
 
-def summary(values: Sequence[float]) -> dict[str, Any]:
-    """``{"mean", "std", "values"}`` of accuracies (fractions), or empty values for none."""
+def summary(values: Sequence[float], collapsed: Sequence[int] = ()) -> dict[str, Any]:
+    """``{"mean", "std", "values"}`` of accuracies (fractions), or empty values for none; ``"collapsed"``: the
+    indices of runs whose training stayed at chance level (:data:`~qkernel.methods.dd.protocol.COLLAPSE_FRACTION`),
+    only when there are any — their scores count, flagged."""
     arr = np.asarray(values, dtype=np.float64)
     if arr.size == 0:
         return {"mean": None, "std": None, "values": []}
-    return {"mean": float(arr.mean()), "std": float(arr.std()), "values": [float(v) for v in arr]}
+    flagged = {"collapsed": list(collapsed)} if len(collapsed) else {}
+    return {"mean": float(arr.mean()), "std": float(arr.std()), "values": [float(v) for v in arr], **flagged}
 
 
 def evaluate_distilled(
@@ -63,7 +66,8 @@ def evaluate_distilled(
     """
     x, y = distilled.images, distilled.labels.astype(data.y["train"].dtype)
     epochs = trainer.protocol.epochs
-    return _scores(lambda k, s: trainer.score(x, y, s, epochs, data.x["test"], data.y["test"]), inits, seed, on_init)
+    return _scores(lambda k, s: trainer.score(x, y, s, epochs, data.x["test"], data.y["test"]), trainer, inits, seed,
+                   on_init)
 
 
 def evaluate_random_real(
@@ -79,7 +83,7 @@ def evaluate_random_real(
                                np.random.default_rng([seed, 3, k]))
         return trainer.score(x, y, init_seed, trainer.protocol.epochs, data.x["test"], data.y["test"])
 
-    return {**_scores(score, draws, seed, on_init), "images": per_class * data.num_classes}
+    return {**_scores(score, trainer, draws, seed, on_init), "images": per_class * data.num_classes}
 
 
 def evaluate_full(
@@ -89,17 +93,19 @@ def evaluate_full(
     epochs = trainer.protocol.full_epochs
     score = lambda k, s: trainer.score(data.x["train"], data.y["train"], s, epochs,  # noqa: E731
                                        data.x["test"], data.y["test"])
-    return {**_scores(score, inits, seed, on_init), "images": len(data.y["train"]), "epochs": epochs}
+    return {**_scores(score, trainer, inits, seed, on_init), "images": len(data.y["train"]), "epochs": epochs}
 
 
-def _scores(score: Callable[[int, int], float], n: int, seed: int,
+def _scores(score: Callable[[int, int], float], trainer: Trainer, n: int, seed: int,
             on_init: Callable[[int, float], None] | None) -> dict[str, Any]:
-    accs = []
+    accs, collapsed = [], []
     for k in range(n):
         accs.append(score(k, seed + EVAL_SEED_OFFSET + k))
+        if trainer.collapsed:
+            collapsed.append(k)
         if on_init is not None:
             on_init(k, accs[-1])
-    return summary(accs)
+    return summary(accs, collapsed)
 
 
 def evaluate_known_init(factory: ModelFactory, distilled: Distilled, data: PreparedDataset) -> dict[str, Any] | None:

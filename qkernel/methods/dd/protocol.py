@@ -27,7 +27,12 @@ from qkernel.methods.dd.config import DDEvalParams
 from qkernel.methods.dd.synthetic import ModelFactory, initial_state, load_state
 from qkernel.nn.training import accuracy, reset_optimizer
 
-__all__ = ["NO_DECAY", "Protocol", "Trainer"]
+__all__ = ["COLLAPSE_FRACTION", "NO_DECAY", "Protocol", "Trainer"]
+
+#: A run whose mean training loss over its last epoch is still this fraction of the labels' entropy (what
+#: predicting the class frequencies scores: ``ln(classes)`` on a balanced set) learned nothing from the
+#: images: it *collapsed* without diverging. Its score stands, flagged.
+COLLAPSE_FRACTION = 0.95
 
 #: Variables (by name fragment) that weight decay leaves alone: biases, circuit angles,
 #: Hermitian observables and mixing weights are not penalised towards zero.
@@ -67,6 +72,8 @@ class Trainer:
         self.model: tf.keras.Model | None = None
         self.optimizer: tf.keras.optimizers.Optimizer | None = None
         self._step: Callable | None = None
+        #: Whether the last :meth:`train` collapsed (:data:`COLLAPSE_FRACTION`).
+        self.collapsed = False
 
     def _start(self, seed: int) -> tf.keras.Model:
         if self.model is None:
@@ -99,6 +106,8 @@ class Trainer:
     def train(self, x: np.ndarray, y: np.ndarray, seed: int, epochs: int) -> tf.keras.Model:
         """Train ``factory(seed)`` on ``(x, y)`` for ``epochs`` epochs; returns the model (final weights).
 
+        Sets :attr:`collapsed` when the last epoch's mean training loss is still at chance level.
+
         Raises:
             qkernel.errors.ConfigError: if the loss becomes non-finite (naming the learning rate).
         """
@@ -108,21 +117,27 @@ class Trainer:
         batch = min(self.protocol.batch_size, len(x))
         n_batches = -(-len(x) // batch)
         rng = np.random.default_rng([seed, 7])
-        loss, cause = 0.0, ""
+        losses: list[tf.Tensor] = []  # the last epoch's
+        cause = ""
         try:
             for epoch in range(epochs):
                 decay = 0.1 if epoch >= epochs // 2 else 1.0
                 self.optimizer.learning_rate.assign(self.protocol.learning_rate * decay)
                 order = rng.permutation(len(x))
+                losses = []
                 for b in range(n_batches):
                     idx = order[b * batch:(b + 1) * batch]
-                    loss = self._step(tf.convert_to_tensor(x[idx]), tf.convert_to_tensor(y[idx]),
-                                      tf.constant([seed, epoch * n_batches + b], tf.int32))
+                    losses.append(self._step(tf.convert_to_tensor(x[idx]), tf.convert_to_tensor(y[idx]),
+                                             tf.constant([seed, epoch * n_batches + b], tf.int32)))
         except tf.errors.InvalidArgumentError as exc:  # e.g. an encoder's finiteness check in the graph
-            loss, cause = float("nan"), graph_error_cause(exc.message)
-        if not np.isfinite(float(loss)):
-            raise ConfigError(f"evaluation training diverged ({cause or f'loss {float(loss)}'}); lower "
+            losses, cause = [tf.constant(float("nan"))], graph_error_cause(exc.message)
+        loss = float(losses[-1]) if losses else 0.0
+        if not np.isfinite(loss):
+            raise ConfigError(f"evaluation training diverged ({cause or f'loss {loss}'}); lower "
                               f"dd.eval.learning_rate (now {self.protocol.learning_rate})")
+        freq = np.unique(y, return_counts=True)[1] / len(y)
+        chance = float(-(freq * np.log(freq)).sum())  # the labels' entropy
+        self.collapsed = chance > 0 and float(np.mean([float(v) for v in losses])) >= COLLAPSE_FRACTION * chance
         return model
 
     def score(self, x: np.ndarray, y: np.ndarray, seed: int, epochs: int, x_test: np.ndarray,

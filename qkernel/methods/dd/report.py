@@ -92,12 +92,14 @@ def plot_outer_loss(histories: dict[str, Sequence[dict[str, float]]], path: Path
 
 
 def format_accuracy(block: dict[str, Any] | None) -> str:
-    """Accuracies as ``89.4 ± 0.9`` (%, mean ± std), the mean alone for one value, ``—`` for none."""
+    """Accuracies as ``89.4 ± 0.9`` (%, mean ± std), the mean alone for one value, ``—`` for none; runs
+    whose training collapsed are counted after it: ``10.0 (1 collapsed)``."""
     if not block or block.get("mean") is None:
         return "—"
-    if len(block["values"]) == 1:
-        return f"{100 * block['mean']:.1f}"
-    return f"{100 * block['mean']:.1f} ± {100 * block['std']:.1f}"
+    shown = f"{100 * block['mean']:.1f}"
+    if len(block["values"]) > 1:
+        shown += f" ± {100 * block['std']:.1f}"
+    return shown + (f" ({len(block['collapsed'])} collapsed)" if block.get("collapsed") else "")
 
 
 def paired_gain(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float] | None:
@@ -212,7 +214,9 @@ def _write_markdown(
              "(the same seeds as the distilled runs); `gain_vs_random`: the paired difference with its 95 % "
              "confidence interval; `full_set`: every training image. `known_init` (performance matching in "
              "fixed-init mode only): the one initialisation the set was distilled for, trained with the learned "
-             "rates — Wang et al.'s setting, not the headline. `published`: the DD paper (full MNIST / CIFAR-10).\n"]
+             "rates — Wang et al.'s setting, not the headline. `published`: the DD paper (full MNIST / CIFAR-10). "
+             "`(n collapsed)`: n of the runs ended with their last epoch's training loss still at chance level "
+             "(a network that learned nothing without diverging); their scores are in the mean.\n"]
     if any(len(r.get("sets", {})) > 1 or not r.get("distilled") for r in results):
         parts += ["\n## Cross-architecture: each set trains every model (test %, fresh initialisations)\n",
                   markdown_table(cross_rows(results))]

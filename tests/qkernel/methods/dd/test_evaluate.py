@@ -93,3 +93,36 @@ def test_a_diverging_protocol_names_its_learning_rate_whatever_stops_it() -> Non
         trainer.train(x, y, seed=0, epochs=3)
     cause = str(caught.value).split("(", 1)[1]
     assert "Graph execution error" not in cause and ("finite" in cause or "loss nan" in cause), cause
+
+
+def test_a_run_that_learns_nothing_is_flagged_collapsed_and_still_counted() -> None:
+    """Training that stays at chance without diverging (the quantum ConvNet's full-set run at lr 0.03 scored
+    10 %) is flagged: the summary keeps the score and names the run, the tables say how many collapsed."""
+    from types import SimpleNamespace
+
+    import tensorflow as tf
+
+    from qkernel.methods.dd.protocol import Protocol, Trainer
+    from qkernel.methods.dd.report import format_accuracy
+
+    def model(blind: bool):  # noqa: ANN202
+        def factory(seed: int) -> tf.keras.Model:
+            tf.keras.utils.set_random_seed(seed)
+            inputs = tf.keras.Input((4, 4))
+            h = tf.keras.layers.Flatten()(inputs * 0.0 if blind else inputs)  # blind: the images never reach it
+            return tf.keras.Model(inputs, tf.keras.layers.Dense(10)(h))
+        return factory
+
+    y = np.repeat(np.arange(10), 2)
+    x = np.stack([np.full((4, 4), c / 10, np.float32) + np.eye(4, dtype=np.float32)[c % 4] for c in y])
+    data = SimpleNamespace(x={"test": x}, y={"train": y, "test": y})
+    distilled = Distilled(x, y, np.zeros(0, np.float32))
+    protocol = Protocol(0.5, 0.9, 0.0, 256, epochs=200, full_epochs=1, augment=())
+
+    blind = evaluate_distilled(Trainer(model(blind=True), protocol), distilled, data, inits=2, seed=0)
+    assert blind["collapsed"] == [0, 1] and blind["values"] == [0.1, 0.1]  # scored (a uniform guess), flagged
+    assert format_accuracy(blind) == "10.0 ± 0.0 (2 collapsed)"
+
+    seeing = evaluate_distilled(Trainer(model(blind=False), protocol), distilled, data, inits=2, seed=0)
+    assert "collapsed" not in seeing and min(seeing["values"]) > 0.5
+    assert format_accuracy(seeing).count("±") == 1 and "collapsed" not in format_accuracy(seeing)
