@@ -110,23 +110,40 @@ class Mix(layers.Layer):
         return {**super().get_config(), "alpha": self.alpha_init}
 
 
+#: What sits between ``fc2`` and ``fc_q``: the circuit with its readout, or the parameter-matched classical control.
+MIDDLES = ("circuit", "matched")
+
+
 def _quantum_head(name: str, x: tf.Tensor, num_classes: int, n_qubits: int, depth: int, readout: str,
                   ansatz: str, encoder: str, backend: str, backend_options: dict[str, Any] | None,
-                  alpha: float) -> tf.Tensor:
-    """fc ``2**n`` → encoder → ansatz → readout → fc(n→C), mixed by ``α`` with ``ReLU(fc(2**n→C))`` → fc(C→C)."""
+                  alpha: float, middle: str) -> tf.Tensor:
+    """fc ``2**n`` → encoder → ansatz → readout → fc(n→C), mixed by ``α`` with ``ReLU(fc(2**n→C))`` → fc(C→C).
+
+    ``middle="matched"`` puts :class:`~qkernel.nn.controls.MatchedLayer` in place of encoder → ansatz →
+    readout: the same inputs and output width, exactly their trainable-parameter count, no circuit.
+    """
     if num_classes < 2:
         raise ValueError(f"{name}: num_classes must be at least 2, got {num_classes}")
     if readout not in READOUTS:
         raise ValueError(f"{name}: readout must be one of {', '.join(READOUTS)}; got {readout!r}")
+    if middle not in MIDDLES:
+        raise ValueError(f"{name}: middle must be one of {', '.join(MIDDLES)}; got {middle!r}")
     registry = get_registry()
     enc = registry.create("encoder", encoder, n_qubits=n_qubits)
     pqc = registry.create("ansatz", ansatz, n_qubits=n_qubits, depth=depth)
-    runner = registry.create("backend", backend, **(backend_options or {}))
     features = layers.Dense(enc.n_features, name="fc2")(x)
-    q = QuantumLayer(enc, pqc, readout_observables(readout, n_qubits), runner, name="pqc")(features)
-    head = readout_head(readout, n_qubits)
-    if head is not None:
-        q = head(q)
+    if middle == "matched":
+        from qkernel.nn.controls import MatchedLayer, circuit_part_shape
+
+        n_params, width = circuit_part_shape(pqc, readout, n_qubits)
+        seed = int(tf.random.uniform([], 0, 2**31 - 1, dtype=tf.int64))  # follows the global seed
+        q = MatchedLayer(enc.n_features, width, n_params, seed=seed, name="matched")(features)
+    else:
+        runner = registry.create("backend", backend, **(backend_options or {}))
+        q = QuantumLayer(enc, pqc, readout_observables(readout, n_qubits), runner, name="pqc")(features)
+        head = readout_head(readout, n_qubits)
+        if head is not None:
+            q = head(q)
     q = layers.Dense(num_classes, name="fc_q")(q)
     c = layers.Dense(num_classes, activation="relu", name="fc_c")(features)
     mixed = Mix(alpha, name="mix")([q, c])
@@ -143,6 +160,9 @@ class QuantumLeNet:
         ansatz, encoder, backend: Registered plugin names (defaults ``strongly_entangling``,
             ``amplitude``, ``native``); ``backend_options`` are passed to the backend.
         alpha: Initial residual weight ``α``.
+        middle: ``circuit``, or ``matched``: the parameter-matched classical control, the circuit and its
+            readout replaced by a classical layer of exactly their trainable-parameter count (as the KD
+            student's ``control_matched``).
     """
 
     name = "quantum_lenet"
@@ -159,10 +179,11 @@ class QuantumLeNet:
         backend: str = "native",
         backend_options: dict[str, Any] | None = None,
         alpha: float = 0.5,
+        middle: str = "circuit",
     ) -> tf.keras.Model:
         inp, x = _trunk(input_shape, cls.name)
         out = _quantum_head(cls.name, x, num_classes, n_qubits, depth, readout, ansatz, encoder, backend,
-                            backend_options, alpha)
+                            backend_options, alpha, middle)
         return tf.keras.Model(inp, out, name=cls.name)
 
 
@@ -191,10 +212,11 @@ class QuantumConvNet:
         backend: str = "native",
         backend_options: dict[str, Any] | None = None,
         alpha: float = 0.5,
+        middle: str = "circuit",
     ) -> tf.keras.Model:
         inp, x = _convnet_trunk(input_shape, cls.name, width, blocks)
         out = _quantum_head(cls.name, x, num_classes, n_qubits, depth, readout, ansatz, encoder, backend,
-                            backend_options, alpha)
+                            backend_options, alpha, middle)
         return tf.keras.Model(inp, out, name=cls.name)
 
 

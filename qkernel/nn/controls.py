@@ -24,19 +24,23 @@ from qkernel.nn.layers import parameter_counts
 from qkernel.nn.readouts import readout_head, readout_observables
 from qkernel.nn.student import StudentParts
 
-__all__ = ["ClassicalStudent", "MatchedLayer", "quantum_part_shape"]
+__all__ = ["ClassicalStudent", "MatchedLayer", "circuit_part_shape", "quantum_part_shape"]
 
 
 def quantum_part_shape(parts: StudentParts) -> tuple[int, int]:
-    """``(trainable parameters, outputs)`` of the student's quantum part (ansatz angles + readout).
+    """``(trainable parameters, outputs)`` of the student's quantum part (ansatz angles + readout)."""
+    return circuit_part_shape(parts.ansatz, parts.readout, parts.encoder.n_qubits)
+
+
+def circuit_part_shape(ansatz: Any, readout: str, n_qubits: int) -> tuple[int, int]:
+    """``(trainable parameters, outputs)`` of an ansatz with its readout on ``n_qubits`` qubits.
 
     Counted without compiling the circuit: the ansatz has one trainable angle per symbol;
     a readout layer (e.g. the trainable Hermitian) adds its trainable weights and sets the width.
     """
-    n_qubits = parts.encoder.n_qubits
-    width = len(readout_observables(parts.readout, n_qubits))
-    n_params = len(parts.ansatz.symbols())
-    head = readout_head(parts.readout, n_qubits, seed=0)
+    width = len(readout_observables(readout, n_qubits))
+    n_params = len(ansatz.symbols())
+    head = readout_head(readout, n_qubits, seed=0)
     if head is not None:
         head.build((None, width))
         n_params += parameter_counts(head)["total"]

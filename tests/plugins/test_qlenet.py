@@ -86,3 +86,31 @@ def test_parameter_counts_split_circuit_angles_and_observables_from_classical_we
     assert parameter_counts(build(readout="hermitian-fixed"))["quantum"] == 54  # the frozen observables do not count
     assert parameter_counts(build("quantum_convnet")) == {"quantum": 102, "classical": 112_639, "total": 112_741}
     assert parameter_counts(build("lenet")) == {"quantum": 0, "classical": 61_706, "total": 61_706}
+
+
+@pytest.mark.parametrize("model", ["quantum_lenet", "quantum_convnet"])
+def test_the_matched_middle_is_a_classical_layer_of_exactly_the_circuits_parameter_count(model: str) -> None:
+    """``middle: matched``, the parameter-matched control of a quantum DD model: the circuit and readout
+    (102 trainable parameters) become one classical layer of 102; everything else is the same model."""
+    from qkernel.nn.layers import parameter_counts
+
+    quantum, control = build(model), build(model, middle="matched")
+    assert parameter_counts(control) == {"quantum": 0, "classical": parameter_counts(quantum)["total"],
+                                         "total": parameter_counts(quantum)["total"]}
+    assert sum(int(np.prod(v.shape)) for v in control.get_layer("matched").trainable_variables) == 102
+    def rest(m: tf.keras.Model) -> list[tuple[str, int]]:  # every layer but the middle: kind and size
+        return [(type(layer).__name__, layer.count_params()) for layer in m.layers
+                if layer.name not in ("matched", "pqc", "hermitian")]
+
+    assert rest(control) == rest(quantum)
+    fresh = [build(model, middle="matched", seed=s).get_layer("matched").get_weights()[0] for s in (1, 2)]
+    assert not np.allclose(fresh[0], fresh[1])  # a fresh initialisation draws its projection anew
+    fm = FunctionalModel(build(model, middle="matched", **({"width": 8} if model == "quantum_convnet" else {})))
+    weights = fm.current()
+    x, y = batch(10)
+    with tf.GradientTape() as tape:
+        tape.watch(weights)
+        loss = ce(y, fm(weights, x, training=True))
+    assert_every_entry_nonzero(tape.gradient(loss, weights), fm.names())
+    with pytest.raises(ValueError, match=f"{model}: middle must be one of circuit, matched; got 'qubits'"):
+        build(model, middle="qubits")
