@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from qkernel.nn.functional import FunctionalModel
 from qkernel.plugin.registry import get_registry
 
-__all__ = ["assert_every_entry_nonzero", "batch", "build", "ce"]
+__all__ = ["assert_every_entry_nonzero", "assert_every_weight_trains", "batch", "build", "ce"]
 
 
 def build(name: str = "quantum_lenet", seed: int = 0, **options) -> tf.keras.Model:
@@ -32,3 +33,15 @@ def assert_every_entry_nonzero(grads: list[tf.Tensor], names: list[str]) -> None
             assert np.all(g != 0), f"{name}: entries {np.flatnonzero(g == 0).tolist()} get zero gradient"
         else:
             assert np.any(g != 0), f"{name} gets zero gradient"
+
+
+def assert_every_weight_trains(model: tf.keras.Model, x: tf.Tensor, y: tf.Tensor) -> FunctionalModel:
+    """Every weight of ``model`` gets gradient through :class:`FunctionalModel` (the path every DD method
+    trains through), at the model's current weights; returns that functional model."""
+    fm = FunctionalModel(model)
+    weights = fm.current()
+    with tf.GradientTape() as tape:
+        tape.watch(weights)
+        loss = ce(y, fm(weights, x, training=True))
+    assert_every_entry_nonzero(tape.gradient(loss, weights), fm.names())
+    return fm

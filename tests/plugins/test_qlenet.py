@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from qkernel.nn.functional import FunctionalModel
 from qkernel.plugin.registry import get_registry
-from tests.models import assert_every_entry_nonzero, batch, build, ce
+from tests.models import assert_every_entry_nonzero, assert_every_weight_trains, batch, build, ce
 
 
 def test_every_quantum_lenet_parameter_gets_gradient_with_a_fixed_hermitian_readout() -> None:
@@ -48,13 +48,8 @@ def test_convnet_is_the_literature_size_normalises_each_image_and_trains_every_w
     norm = tf.keras.Model(model.inputs, model.get_layer("norm1").output)(x).numpy()
     np.testing.assert_allclose(norm.mean(axis=(1, 2)), 0.0, atol=1e-4)  # per image and channel: instance norm
     np.testing.assert_allclose(norm.std(axis=(1, 2)), 1.0, atol=1e-2)
-    fm = FunctionalModel(model)
-    weights = fm.current()
-    with tf.GradientTape() as tape:
-        tape.watch(weights)
-        loss = ce(y, fm(weights, x, training=True))
-    assert_every_entry_nonzero(tape.gradient(loss, weights), fm.names())
-    np.testing.assert_allclose(fm(weights, x).numpy(), model(x).numpy(), atol=1e-5)
+    fm = assert_every_weight_trains(model, x, y)
+    np.testing.assert_allclose(fm(fm.current(), x).numpy(), model(x).numpy(), atol=1e-5)
     with pytest.raises(ValueError, match=r"H, W >= 2\*\*depth \(16\)"):
         get_registry().create("model", "convnet", input_shape=(8, 8), num_classes=10, depth=4)
 
@@ -67,14 +62,7 @@ def test_quantum_convnet_puts_quantum_lenets_head_on_the_convnet_trunk_and_train
     pqc = sum(int(np.prod(v.shape)) for v in full.get_layer("pqc").trainable_variables)
     hermitian = sum(int(np.prod(v.shape)) for v in full.get_layer("hermitian").trainable_variables)
     assert (pqc, hermitian) == (54, 48)  # quantum LeNet's 102 quantum parameters
-    model = build("quantum_convnet", width=8)
-    fm = FunctionalModel(model)
-    weights = fm.current()
-    x, y = batch(10)
-    with tf.GradientTape() as tape:
-        tape.watch(weights)
-        loss = ce(y, fm(weights, x, training=True))
-    assert_every_entry_nonzero(tape.gradient(loss, weights), fm.names())
+    assert_every_weight_trains(build("quantum_convnet", width=8), *batch(10))
     with pytest.raises(ValueError, match="quantum_convnet: readout must be one of"):
         build("quantum_convnet", readout="xx")
 
@@ -105,12 +93,7 @@ def test_the_matched_middle_is_a_classical_layer_of_exactly_the_circuits_paramet
     assert rest(control) == rest(quantum)
     fresh = [build(model, middle="matched", seed=s).get_layer("matched").get_weights()[0] for s in (1, 2)]
     assert not np.allclose(fresh[0], fresh[1])  # a fresh initialisation draws its projection anew
-    fm = FunctionalModel(build(model, middle="matched", **({"width": 8} if model == "quantum_convnet" else {})))
-    weights = fm.current()
-    x, y = batch(10)
-    with tf.GradientTape() as tape:
-        tape.watch(weights)
-        loss = ce(y, fm(weights, x, training=True))
-    assert_every_entry_nonzero(tape.gradient(loss, weights), fm.names())
+    small = {"width": 8} if model == "quantum_convnet" else {}
+    assert_every_weight_trains(build(model, middle="matched", **small), *batch(10))
     with pytest.raises(ValueError, match=f"{model}: middle must be one of circuit, matched; got 'qubits'"):
         build(model, middle="qubits")
