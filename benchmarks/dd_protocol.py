@@ -47,6 +47,8 @@ def sweep(overrides: list[str], rates: list[float], inits: int, out: Path,
     if stored is not None and len(p.dd.models) != 1:
         raise ConfigError(f"--set scores one stored set, so dd.models must hold one model; it holds "
                           f"{len(p.dd.models)}: {', '.join(m.label for m in p.dd.models)}")
+    if stored is not None and not stored.is_file():
+        raise ConfigError(f"--set {stored}: no such file; expected a distilled.npz written by qdistill dd")
     data, npz = prepare_stage(p, out / "data")
     # The validation split stands in for the test split: every score below is a validation score.
     val = dataclasses.replace(data, x={**data.x, "test": data.x["val"]}, y={**data.y, "test": data.y["val"]})
@@ -107,7 +109,12 @@ def main() -> None:
     from qkernel.io import atomic_write_json, atomic_write_text
     from qkernel.reporting import markdown_table
 
-    rows = sweep(args.overrides, args.lr, args.inits, args.out, args.epochs, args.stored)
+    from qkernel.errors import QDistillError
+
+    try:
+        rows = sweep(args.overrides, args.lr, args.inits, args.out, args.epochs, args.stored)
+    except QDistillError as exc:  # bad parameters or --set: one line, no traceback
+        raise SystemExit(f"dd_protocol: {exc}") from None
     atomic_write_json(args.out / "protocol_lr.json", rows)
     table = markdown_table(table_rows(rows))
     atomic_write_text(args.out / "protocol_lr.md", table + "\n")

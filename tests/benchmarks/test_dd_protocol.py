@@ -100,3 +100,16 @@ def test_a_stored_set_is_scored_without_distilling_again(swept: dict, tmp_path: 
     with pytest.raises(ConfigError, match=r"--set scores one stored set, so dd.models must hold one model; it "
                                           r"holds 2: "):
         dd_protocol.sweep(["data.per_class=20", "data.test_per_class=3", *two], [0.01], 1, tmp_path, stored=stored)
+
+
+def test_a_missing_stored_set_is_one_line_naming_the_file(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    missing = tmp_path / "nowhere.npz"
+    done = subprocess.run([sys.executable, "-m", "benchmarks.dd_protocol", "--lr", "0.01", "--set", str(missing),
+                           "-S", "dd.models=[{label: lenet, model: lenet, options: {}}]", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (f"dd_protocol: --set {missing}: no such file; expected a "
+                                                    "distilled.npz written by qdistill dd")

@@ -137,7 +137,8 @@ class Trainer:
                               f"dd.eval.learning_rate (now {self.protocol.learning_rate})")
         freq = np.unique(y, return_counts=True)[1] / len(y)
         chance = float(-(freq * np.log(freq)).sum())  # the labels' entropy
-        self.collapsed = chance > 0 and float(np.mean([float(v) for v in losses])) >= COLLAPSE_FRACTION * chance
+        last = float(np.mean([float(v) for v in losses])) if losses else 0.0  # the last epoch's mean loss
+        self.collapsed = chance > 0 and last >= COLLAPSE_FRACTION * chance
         return model
 
     def score(self, x: np.ndarray, y: np.ndarray, seed: int, epochs: int, x_test: np.ndarray,
