@@ -73,7 +73,9 @@ def test_run_does_kd_then_dd_and_prints_both_beside_published(tiny_flows, monkey
     assert "method: performance-matching (fixed init)" in output
     assert "quantum / classical parameters: lenet 0 / 61,706; qlenet 44 / " in output
     shown = [line for line in result.output.splitlines() if not line.startswith(str(tiny_flows.root)[:8])]
-    assert len(shown) <= 41, result.output  # a calm console: tables and summaries (wrapped tmp paths aside)
+    # A calm console: tables and summaries (wrapped tmp paths aside); the tiny protocol's 3 epochs leave runs at
+    # chance, so the DD table's collapsed-run legend is one of them.
+    assert len(shown) <= 42, result.output
     assert list(runs.glob("dd-*/report.md")) and list(runs.glob("dd-*/plots/images_lenet.png"))
 
 

@@ -63,3 +63,15 @@ def test_a_six_column_table_wraps_cells_at_spaces_and_keeps_the_label_whole(monk
     column = [" ".join(c[i].strip() for c in cells if c[i].strip()) for i in range(6)]
     assert column[0] == "qlenet-hermitian" and column[3] == "+26.6 [+17.3, +35.9]", "\n".join(lines)
     assert column[5] == "91.2"
+
+
+def test_collapsed_runs_are_marked_in_their_cell_and_explained_once(monkeypatch) -> None:
+    from qkernel.methods.dd.report import COLLAPSED_LEGEND, format_accuracy
+
+    full = {"mean": 0.1, "std": 0.0, "values": [0.1], "collapsed": [0]}
+    lines = _printed(monkeypatch, None, full=full)
+    assert max(len(line) for line in lines) <= 80 and lines.count(COLLAPSED_LEGEND) == 1, "\n".join(lines)
+    row = next(line for line in lines if "qlenet-hermitian" in line)
+    assert row.split("│")[5].strip() == "10.0*" and "69.0 ± 5.0 " in row  # the marked cell; the others plain
+    assert format_accuracy(full) == "10.0 (1 collapsed)"  # report.md has room to count them
+    assert COLLAPSED_LEGEND not in _printed(monkeypatch, None)

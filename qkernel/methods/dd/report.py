@@ -91,15 +91,22 @@ def plot_outer_loss(histories: dict[str, Sequence[dict[str, float]]], path: Path
     return save_figure(fig, path)
 
 
-def format_accuracy(block: dict[str, Any] | None) -> str:
+#: The console's mark on an accuracy with collapsed runs (its cells are narrow), and the line that explains it.
+COLLAPSED_MARK = "*"
+COLLAPSED_LEGEND = "* some runs collapsed: training loss still at chance after the last epoch"
+
+
+def format_accuracy(block: dict[str, Any] | None, compact: bool = False) -> str:
     """Accuracies as ``89.4 ± 0.9`` (%, mean ± std), the mean alone for one value, ``—`` for none; runs
-    whose training collapsed are counted after it: ``10.0 (1 collapsed)``."""
+    whose training collapsed are counted after it, ``10.0 (1 collapsed)``, or marked ``10.0*`` (``compact``)."""
     if not block or block.get("mean") is None:
         return "—"
     shown = f"{100 * block['mean']:.1f}"
     if len(block["values"]) > 1:
         shown += f" ± {100 * block['std']:.1f}"
-    return shown + (f" ({len(block['collapsed'])} collapsed)" if block.get("collapsed") else "")
+    if not block.get("collapsed"):
+        return shown
+    return shown + (COLLAPSED_MARK if compact else f" ({len(block['collapsed'])} collapsed)")
 
 
 def paired_gain(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float] | None:
@@ -124,11 +131,12 @@ def method_label(r: dict[str, Any]) -> str:
     return f"{method} ({r['init']} init)" if method == "performance-matching" else method
 
 
-def accuracy_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def accuracy_rows(results: Sequence[dict[str, Any]], compact: bool = False) -> list[dict[str, Any]]:
     """The headline: per model, its own distilled set vs random real subsets vs the full set, one protocol.
 
     ``distilled_%`` is fresh initialisations (never the known one); ``gain_vs_random`` is the paired
-    difference (same initialisation seeds) with its 95 % confidence interval.
+    difference (same initialisation seeds) with its 95 % confidence interval. ``compact``: collapsed runs
+    marked as on the console (:func:`format_accuracy`).
     """
     rows = []
     for r in results:
@@ -138,10 +146,11 @@ def accuracy_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         rows.append({
             "model": r["label"], "method": method_label(r),
             "quantum / classical params": f"{r['parameters']['quantum']} / {r['parameters']['classical']:,}",
-            "distilled_%": format_accuracy(r["distilled"]),
-            "random_real_%": format_accuracy(r["random_real"]),
+            "distilled_%": format_accuracy(r["distilled"], compact),
+            "random_real_%": format_accuracy(r["random_real"], compact),
             "gain_vs_random": format_gain(r["distilled"], r["random_real"]),
-            "full_set_%": format_accuracy(r["full"]), "known_init_%": format_accuracy(r.get("known_init")),
+            "full_set_%": format_accuracy(r["full"], compact),
+            "known_init_%": format_accuracy(r.get("known_init"), compact),
             "published_%": published,
         })
     return rows
