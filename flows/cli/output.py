@@ -33,9 +33,9 @@ def print_data_summary(data: Any) -> None:
 
 def print_dd_results(result: dict) -> None:
     """The headline: fresh-init distilled vs random real vs full set per model, the gain, the quantum cost."""
-    from qkernel.methods.dd.report import COLLAPSED_LEGEND, COLLAPSED_MARK, accuracy_rows, cost_rows
+    from qkernel.methods.dd.report import COLLAPSED_LEGEND, accuracy_rows, any_collapsed, cost_rows
 
-    rows = accuracy_rows(result["models"], compact=True)
+    rows = accuracy_rows(result["models"], counted=False)
     first = result["models"][0] if result["models"] else {"dataset": "", "images_per_class": ""}
     known = any(r["known_init_%"] != "—" for r in rows)
     table = Table(title=f"dataset distillation, {first['dataset']}, {first['images_per_class']} images/class: "
@@ -51,7 +51,7 @@ def print_dd_results(result: dict) -> None:
     natural = Measurement.get(console, console.options.update(max_width=10 * console.width), table).maximum
     table.pad_edge = natural <= console.width
     console.print(table)
-    if any(str(v).endswith(COLLAPSED_MARK) for r in rows for v in r.values()):
+    if any_collapsed(result["models"]):
         console.print(COLLAPSED_LEGEND, highlight=False)
     console.print(f"method: {', '.join(methods)}; protocol: {first.get('protocol', '')}", highlight=False)
     console.print("quantum / classical parameters: " + "; ".join(

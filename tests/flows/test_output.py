@@ -65,13 +65,14 @@ def test_a_six_column_table_wraps_cells_at_spaces_and_keeps_the_label_whole(monk
     assert column[5] == "91.2"
 
 
-def test_collapsed_runs_are_marked_in_their_cell_and_explained_once(monkeypatch) -> None:
+def test_collapsed_runs_are_one_line_under_the_table_and_counted_in_the_report(monkeypatch) -> None:
     from qkernel.methods.dd.report import COLLAPSED_LEGEND, format_accuracy
 
     full = {"mean": 0.1, "std": 0.0, "values": [0.1], "collapsed": [0]}
     lines = _printed(monkeypatch, None, full=full)
     assert max(len(line) for line in lines) <= 80 and lines.count(COLLAPSED_LEGEND) == 1, "\n".join(lines)
+    assert lines[lines.index(COLLAPSED_LEGEND) - 1].startswith("└")  # right under the table
     row = next(line for line in lines if "qlenet-hermitian" in line)
-    assert row.split("│")[5].strip() == "10.0*" and "69.0 ± 5.0 " in row  # the marked cell; the others plain
+    assert row.split("│")[5].strip() == "10.0"  # the cells keep their width
     assert format_accuracy(full) == "10.0 (1 collapsed)"  # report.md has room to count them
     assert COLLAPSED_LEGEND not in _printed(monkeypatch, None)

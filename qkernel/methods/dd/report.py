@@ -91,22 +91,24 @@ def plot_outer_loss(histories: dict[str, Sequence[dict[str, float]]], path: Path
     return save_figure(fig, path)
 
 
-#: The console's mark on an accuracy with collapsed runs (its cells are narrow), and the line that explains it.
-COLLAPSED_MARK = "*"
-COLLAPSED_LEGEND = "* some runs collapsed: training loss still at chance after the last epoch"
+#: The console's line when some run of the table collapsed (its cells are too narrow to say which: report.md does).
+COLLAPSED_LEGEND = "some runs collapsed (training loss still at chance at the end): see report.md"
 
 
-def format_accuracy(block: dict[str, Any] | None, compact: bool = False) -> str:
+def any_collapsed(results: Sequence[dict[str, Any]]) -> bool:
+    """Whether any run of the headline (distilled, random real, full set) collapsed."""
+    return any((r.get(k) or {}).get("collapsed") for r in results for k in ("distilled", "random_real", "full"))
+
+
+def format_accuracy(block: dict[str, Any] | None, counted: bool = True) -> str:
     """Accuracies as ``89.4 ± 0.9`` (%, mean ± std), the mean alone for one value, ``—`` for none; runs
-    whose training collapsed are counted after it, ``10.0 (1 collapsed)``, or marked ``10.0*`` (``compact``)."""
+    whose training collapsed are counted after it (unless not ``counted``): ``10.0 (1 collapsed)``."""
     if not block or block.get("mean") is None:
         return "—"
     shown = f"{100 * block['mean']:.1f}"
     if len(block["values"]) > 1:
         shown += f" ± {100 * block['std']:.1f}"
-    if not block.get("collapsed"):
-        return shown
-    return shown + (COLLAPSED_MARK if compact else f" ({len(block['collapsed'])} collapsed)")
+    return shown + (f" ({len(block['collapsed'])} collapsed)" if counted and block.get("collapsed") else "")
 
 
 def paired_gain(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float] | None:
@@ -131,12 +133,12 @@ def method_label(r: dict[str, Any]) -> str:
     return f"{method} ({r['init']} init)" if method == "performance-matching" else method
 
 
-def accuracy_rows(results: Sequence[dict[str, Any]], compact: bool = False) -> list[dict[str, Any]]:
+def accuracy_rows(results: Sequence[dict[str, Any]], counted: bool = True) -> list[dict[str, Any]]:
     """The headline: per model, its own distilled set vs random real subsets vs the full set, one protocol.
 
     ``distilled_%`` is fresh initialisations (never the known one); ``gain_vs_random`` is the paired
-    difference (same initialisation seeds) with its 95 % confidence interval. ``compact``: collapsed runs
-    marked as on the console (:func:`format_accuracy`).
+    difference (same initialisation seeds) with its 95 % confidence interval. ``counted``: collapsed runs
+    counted in their cell (:func:`format_accuracy`); the console's narrow cells leave them to one line.
     """
     rows = []
     for r in results:
@@ -146,11 +148,11 @@ def accuracy_rows(results: Sequence[dict[str, Any]], compact: bool = False) -> l
         rows.append({
             "model": r["label"], "method": method_label(r),
             "quantum / classical params": f"{r['parameters']['quantum']} / {r['parameters']['classical']:,}",
-            "distilled_%": format_accuracy(r["distilled"], compact),
-            "random_real_%": format_accuracy(r["random_real"], compact),
+            "distilled_%": format_accuracy(r["distilled"], counted),
+            "random_real_%": format_accuracy(r["random_real"], counted),
             "gain_vs_random": format_gain(r["distilled"], r["random_real"]),
-            "full_set_%": format_accuracy(r["full"], compact),
-            "known_init_%": format_accuracy(r.get("known_init"), compact),
+            "full_set_%": format_accuracy(r["full"], counted),
+            "known_init_%": format_accuracy(r.get("known_init"), counted),
             "published_%": published,
         })
     return rows
