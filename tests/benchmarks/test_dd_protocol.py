@@ -12,26 +12,34 @@ from tests.conftest import TINY_DD
 LENET_ONLY = [*(o for o in TINY_DD if not o.startswith("dd.models=")),
               "dd.models=[{label: lenet, model: lenet, options: {}}]"]
 TINY_FULL_EPOCHS = int(next(o for o in TINY_DD if o.startswith("dd.eval.full_epochs=")).split("=")[1])
+#: CI-sized data: 20 training-pool images and 3 test images per class.
+SMALL_DATA = ["data.per_class=20", "data.test_per_class=3"]
+
+
+def record_scores(patch: pytest.MonkeyPatch) -> list[tuple]:
+    """Patch ``Trainer.score`` to record every call's ``(training images, epochs, test images)``; returns the record."""
+    from qkernel.methods.dd.protocol import Trainer
+
+    calls: list[tuple] = []
+    score = Trainer.score
+
+    def recording(self, x, y, seed, epochs, x_test, y_test):  # noqa: ANN001, ANN202
+        calls.append((x, epochs, x_test))
+        return score(self, x, y, seed, epochs, x_test, y_test)
+
+    patch.setattr(Trainer, "score", recording)
+    return calls
 
 
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory: pytest.TempPathFactory) -> dict:
     from benchmarks.dd_protocol import sweep
-    from qkernel.methods.dd.protocol import Trainer
-
-    scored: list[tuple[int, int, int]] = []
-    score = Trainer.score
-
-    def recording(self, x, y, seed, epochs, x_test, y_test):  # noqa: ANN001, ANN202
-        scored.append((len(x_test), len(x), epochs))
-        return score(self, x, y, seed, epochs, x_test, y_test)
 
     out = tmp_path_factory.mktemp("dd-protocol")
-    overrides = ["data.per_class=20", "data.test_per_class=3", *LENET_ONLY]
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Trainer, "score", recording)
-        rows = sweep(overrides, [0.01, 1e6], inits=2, out=out, epochs=[3, 4])
-    return {"rows": rows, "scored": scored, "out": out}
+        calls = record_scores(patch)
+        rows = sweep([*SMALL_DATA, *LENET_ONLY], [0.01, 1e6], inits=2, out=out, epochs=[3, 4])
+    return {"rows": rows, "scored": [(len(x_test), len(x), epochs) for x, epochs, x_test in calls], "out": out}
 
 
 def test_every_rate_scores_the_set_random_real_and_full_set_on_validation(swept: dict) -> None:
@@ -74,32 +82,24 @@ def test_a_stored_set_is_scored_without_distilling_again(swept: dict, tmp_path: 
 
     import benchmarks.dd_protocol as dd_protocol
     from qkernel.errors import ConfigError
-    from qkernel.methods.dd.protocol import Trainer
     from qkernel.methods.dd.stages import load_distilled
 
     stored = Path(swept["out"], "sets", "lenet", "distilled.npz")
     images = load_distilled(stored).images
-    trained_on: list[np.ndarray] = []
-    score = Trainer.score
-
-    def recording(self, x, y, seed, epochs, x_test, y_test):  # noqa: ANN001, ANN202
-        trained_on.append(x)
-        return score(self, x, y, seed, epochs, x_test, y_test)
 
     def refuse(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise AssertionError("distilled again")
 
-    overrides = ["data.per_class=20", "data.test_per_class=3", *LENET_ONLY]
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Trainer, "score", recording)
+        calls = record_scores(patch)
         patch.setattr("qkernel.methods.dd.stages.distill_stage", refuse)
-        rows = dd_protocol.sweep(overrides, [0.01], inits=1, out=tmp_path, epochs=[3], stored=stored)
-    assert len(rows) == 1 and rows[0]["distilled"]["values"] and np.array_equal(trained_on[0], images)
+        rows = dd_protocol.sweep([*SMALL_DATA, *LENET_ONLY], [0.01], inits=1, out=tmp_path, epochs=[3], stored=stored)
+    assert len(rows) == 1 and rows[0]["distilled"]["values"] and np.array_equal(calls[0][0], images)
 
     two = [o for o in TINY_DD if not o.startswith("dd.models=")]  # the tiny configuration's two models
     with pytest.raises(ConfigError, match=r"--set scores one stored set, so dd.models must hold one model; it "
                                           r"holds 2: "):
-        dd_protocol.sweep(["data.per_class=20", "data.test_per_class=3", *two], [0.01], 1, tmp_path, stored=stored)
+        dd_protocol.sweep([*SMALL_DATA, *two], [0.01], 1, tmp_path, stored=stored)
 
 
 def test_a_missing_stored_set_is_one_line_naming_the_file(tmp_path: Path) -> None:
