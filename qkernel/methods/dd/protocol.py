@@ -131,14 +131,13 @@ class Trainer:
                                              tf.constant([seed, epoch * n_batches + b], tf.int32)))
         except tf.errors.InvalidArgumentError as exc:  # e.g. an encoder's finiteness check in the graph
             losses, cause = [tf.constant(float("nan"))], graph_error_cause(exc.message)
-        loss = float(losses[-1]) if losses else 0.0
+        loss = float(np.mean([float(v) for v in losses])) if losses else 0.0  # over the last epoch
         if not np.isfinite(loss):
             raise ConfigError(f"evaluation training diverged ({cause or f'loss {loss}'}); lower "
                               f"dd.eval.learning_rate (now {self.protocol.learning_rate})")
         freq = np.unique(y, return_counts=True)[1] / len(y)
         chance = float(-(freq * np.log(freq)).sum())  # the labels' entropy
-        last = float(np.mean([float(v) for v in losses])) if losses else 0.0  # the last epoch's mean loss
-        self.collapsed = chance > 0 and last >= COLLAPSE_FRACTION * chance
+        self.collapsed = chance > 0 and loss >= COLLAPSE_FRACTION * chance
         return model
 
     def score(self, x: np.ndarray, y: np.ndarray, seed: int, epochs: int, x_test: np.ndarray,
