@@ -21,13 +21,14 @@ from typing import Any
 import qkernel
 from prefect import task
 from prefect.cache_policies import INPUTS, TASK_SOURCE, CachePolicy
+from prefect.locking.filesystem import FileSystemLockManager
 from prefect.settings import get_current_settings
 
 from qkernel.config import Params, load_params
 
 __all__ = [
-    "CACHE", "CODE", "LOG_FILE_ENV", "check", "configure_worker", "copy_logs_to", "prepare", "resolve_params",
-    "short_hash", "transient",
+    "CACHE", "CODE", "LOG_FILE_ENV", "SERIALIZED", "check", "configure_worker", "copy_logs_to", "prepare",
+    "resolve_params", "short_hash", "transient",
 ]
 
 
@@ -55,6 +56,11 @@ def runs_dir_identity(context: Any, inputs: dict[str, Any]) -> str | None:
 
 
 CACHE = INPUTS + TASK_SOURCE + CachePolicy.from_cache_key_fn(runs_dir_identity)
+#: :data:`CACHE` for a task that flows running at the same time may both call with the same inputs (``qdistill
+#: run``'s KD and DD flows both prepare the data): the later call waits for the first to finish, then reads its
+#: cached result, instead of computing and writing the same files beside it.
+SERIALIZED = CACHE.configure(isolation_level="SERIALIZABLE",
+                             lock_manager=FileSystemLockManager(get_current_settings().home / "locks"))
 CODE = qkernel.code_version()
 
 
@@ -142,7 +148,7 @@ def configure_worker() -> None:
     qkernel.configure_tensorflow(qkernel.threads_per_task(workers))
 
 
-@task(cache_policy=CACHE, persist_result=True, retries=2, retry_delay_seconds=2, retry_condition_fn=transient)
+@task(cache_policy=SERIALIZED, persist_result=True, retries=2, retry_delay_seconds=2, retry_condition_fn=transient)
 def prepare(params: Params, code: str) -> str:
     """Load the dataset through its plugin, split and normalise it, write ``<runs_dir>/data/<name>-<hash>.npz``.
 

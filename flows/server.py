@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, NoReturn
 if TYPE_CHECKING:
     import psutil
 
-__all__ = ["STOP_GRACE_SECONDS", "api_server", "die_with_parent", "stop_on_signals"]
+__all__ = ["STOP_GRACE_SECONDS", "api_server", "die_with_parent", "stop_on_signals", "stop_workers"]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -104,6 +104,12 @@ def _terminate_descendants(spare: Collection[int] = ()) -> list[psutil.Process]:
     return processes
 
 
+def stop_workers() -> None:
+    """Terminate the processes this one started (task workers, served flow runs) but the temporary API servers,
+    which stay to hear that the flow runs crashed."""
+    _terminate_descendants(spare=_SERVERS)
+
+
 def _end_descendants(timeout: float = 1.0) -> None:
     """Terminate every process this one started, and theirs; kill those still there after ``timeout`` s."""
     import psutil
@@ -170,9 +176,7 @@ class _Stop(threading.Thread):
             self._end()
         again = "; Ctrl-C again to stop now" if signum == signal.SIGINT else ""
         _say(f"qdistill: {name} received, stopping (within {self.grace:g} s{again})")
-        # Workers and served flow runs stop now (the main thread would wait for their tasks to end);
-        # the API server stays, to hear that the flow runs crashed.
-        _terminate_descendants(spare=_SERVERS)
+        stop_workers()  # now: the main thread would wait for their tasks to end
         return time.monotonic() + self.grace
 
     def _end(self) -> NoReturn:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -40,20 +41,56 @@ def _remove_if_empty(runs_dir: Path, fresh: bool) -> None:
         shutil.rmtree(runs_dir, ignore_errors=True)
 
 
+@contextmanager
+def beside(flow_fn: Callable[..., Any], **kwargs: Any) -> Iterator[Callable[[], Any]]:
+    """Run ``flow_fn(**kwargs)`` in a thread while the block runs; yields a function that waits for its result
+    (and raises its error).
+
+    A flow that runs in task worker processes keeps them busy while the block's own work (e.g. a flow running
+    tasks in this process) uses the rest. If the block fails, those workers are stopped, so the command ends
+    with the block's error instead of waiting for work nobody will see.
+    """
+    from flows.server import STOP_GRACE_SECONDS, stop_workers
+
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["result"] = flow_fn(**kwargs)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name=f"qdistill-{getattr(flow_fn, 'name', 'flow')}", daemon=True)
+    thread.start()
+
+    def result() -> Any:
+        thread.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["result"]
+
+    try:
+        yield result
+    except BaseException:
+        stop_workers()
+        thread.join(STOP_GRACE_SECONDS)  # its flow run reports the crash while the API is still there
+        raise
+
+
 @app.command()
 @friendly_errors
 def run(
     params: ParamsOpt = None, set_: SetOpt = None, data_dir: DataDirOpt = None,
     skip_dd: Annotated[bool, typer.Option("--skip-dd", help="Knowledge distillation only.")] = False,
 ) -> None:
-    """Run the main job on the configured data (default: embedded mnist-5k): KD, then dataset distillation.
+    """Run the main job on the configured data (default: embedded mnist-5k): KD and, beside it, dataset distillation.
 
     Knowledge distillation trains the teacher, then the quantum students (baseline
-    and KD). Dataset distillation then learns dd.images_per_class synthetic images
-    per class for each dd.models entry (quantum LeNet, trainable and fixed Hermitian
-    readout; classical LeNet) and scores models trained on them against random real
-    images and the full set. Accuracies are printed beside the published figures;
-    outputs go to runs/<run-id>/.
+    and KD). Dataset distillation, which needs neither, runs at the same time in its
+    own worker processes: it learns dd.images_per_class synthetic images per class
+    for each dd.models entry (quantum LeNet; classical LeNet) and scores models
+    trained on them against random real images and the full set. Accuracies are
+    printed beside the published figures; outputs go to runs/<run-id>/.
     """
     from flows.common import check
     from flows.dd import dd_pipeline
@@ -67,11 +104,14 @@ def run(
         for line in resume_points(p):
             console.print(line, highlight=False)
         console.print("knowledge distillation: teacher, then the baseline and KD students …", highlight=False)
-        print_kd_results(kd_pipeline(params=p))
-        if not skip_dd:
-            console.print(f"dataset distillation ({p.dd.method}): distilling, then training fresh models …",
-                          highlight=False)
-            print_dd_results(dd_pipeline(params=p))
+        if skip_dd:
+            print_kd_results(kd_pipeline(params=p))
+            return
+        console.print(f"dataset distillation ({p.dd.method}), alongside: distilling, then training fresh models …",
+                      highlight=False)
+        with beside(dd_pipeline, params=p) as dd_result:
+            print_kd_results(kd_pipeline(params=p))
+            print_dd_results(dd_result())
 
 
 @app.command("dd")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -77,6 +80,39 @@ def test_run_does_kd_then_dd_and_prints_both_beside_published(tiny_flows, monkey
     # chance, so the DD table's collapsed-run legend is one of them.
     assert len(shown) <= 42, result.output
     assert list(runs.glob("dd-*/report.md")) and list(runs.glob("dd-*/plots/images_lenet.png"))
+
+
+def test_a_flow_run_beside_the_command_returns_its_result_or_raises_its_error() -> None:
+    from flows.cli.pipelines import beside
+    from qkernel.errors import ConfigError
+
+    with beside(lambda n: n + 1, n=41) as result:
+        assert result() == 42
+
+    def failing() -> None:
+        raise ConfigError("dd.method: no such method")
+
+    with beside(failing) as result, pytest.raises(ConfigError, match="no such method"):
+        result()
+
+
+BESIDE_SCRIPT = """
+import subprocess, sys
+from flows.cli.pipelines import beside
+
+worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+try:
+    with beside(worker.wait) as result:
+        raise RuntimeError("the command's own work failed")
+except RuntimeError as exc:
+    print(exc, "| worker exit", worker.poll())
+"""
+
+
+def test_a_failing_command_stops_the_workers_of_the_flow_beside_it() -> None:
+    """Else the command would wait for work nobody sees (here a worker that would sleep for two minutes)."""
+    out = subprocess.run([sys.executable, "-c", BESIDE_SCRIPT], capture_output=True, text=True, timeout=60)
+    assert f"the command's own work failed | worker exit {-signal.SIGTERM}" in out.stdout, out.stdout + out.stderr
 
 
 def test_stage_commands_load_params_once(tmp_path: Path) -> None:

@@ -130,6 +130,27 @@ def test_a_deleted_runs_dir_is_not_served_from_the_cache(prefect_server, tmp_pat
     assert fresh.result() == first.result()  # the same path, written again
 
 
+def test_flows_preparing_the_same_data_at_once_prepare_it_once(prefect_server, tmp_path: Path) -> None:
+    """qdistill run's KD and DD flows start together: the second waits for the first's data, then reads it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from prefect import flow
+
+    from flows.common import CODE, prepare
+    from qkernel.config import load_params
+
+    p = load_params(None, tiny(tmp_path))
+
+    @flow
+    def prepare_only():
+        return prepare(p, CODE, return_state=True)
+
+    with ThreadPoolExecutor(2) as pool:
+        states = list(pool.map(lambda _: prepare_only(), range(2)))
+    assert sorted(s.name for s in states) == ["Cached", "Completed"]
+    assert states[0].result() == states[1].result() and Path(states[0].result()).is_file()
+
+
 def test_bad_parameters_fail_before_training(prefect_server, tmp_path: Path) -> None:
     from flows.kd import kd_pipeline
 
