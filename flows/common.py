@@ -21,7 +21,7 @@ from typing import Any
 import qkernel
 from prefect import task
 from prefect.cache_policies import INPUTS, TASK_SOURCE, CachePolicy
-from prefect.locking.filesystem import FileSystemLockManager
+from prefect.locking.memory import MemoryLockManager
 from prefect.settings import get_current_settings
 
 from qkernel.config import Params, load_params
@@ -56,11 +56,11 @@ def runs_dir_identity(context: Any, inputs: dict[str, Any]) -> str | None:
 
 
 CACHE = INPUTS + TASK_SOURCE + CachePolicy.from_cache_key_fn(runs_dir_identity)
-#: :data:`CACHE` for a task that flows running at the same time may both call with the same inputs (``qdistill
-#: run``'s KD and DD flows both prepare the data): the later call waits for the first to finish, then reads its
-#: cached result, instead of computing and writing the same files beside it.
-SERIALIZED = CACHE.configure(isolation_level="SERIALIZABLE",
-                             lock_manager=FileSystemLockManager(get_current_settings().home / "locks"))
+#: :data:`CACHE` for a task that flows running at the same time in this process may both call with the same inputs
+#: (``qdistill run``'s KD and DD flows both prepare the data): the later call waits for the first to finish, then
+#: reads its cached result, instead of computing and writing the same files beside it. The lock lives in memory:
+#: one on disk would outlive a killed command and hold the next one forever (Prefect's locks do not expire).
+SERIALIZED = CACHE.configure(isolation_level="SERIALIZABLE", lock_manager=MemoryLockManager())
 CODE = qkernel.code_version()
 
 

@@ -47,7 +47,7 @@ def test_data_prepare_writes_the_versioned_artifact(tmp_path: Path) -> None:
     assert meta["sizes"] == {"train": 270, "val": 30, "test": 1000} and len(meta["sha256"]) == 6
 
 
-def test_run_does_kd_then_dd_and_prints_both_beside_published(tiny_flows, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_run_does_kd_and_dd_and_prints_both_beside_published(tiny_flows, monkeypatch: pytest.MonkeyPatch) -> None:
     """The tiny session run again through the CLI (every task cached): one params load, one check each."""
     import qkernel.config
     from qkernel.methods.dd import stages as dd_stages
@@ -82,12 +82,16 @@ def test_run_does_kd_then_dd_and_prints_both_beside_published(tiny_flows, monkey
     assert list(runs.glob("dd-*/report.md")) and list(runs.glob("dd-*/plots/images_lenet.png"))
 
 
-def test_a_flow_run_beside_the_command_returns_its_result_or_raises_its_error() -> None:
+def test_a_flow_run_beside_the_command_runs_while_it_works_and_returns_its_result_or_raises_its_error() -> None:
+    import threading
+
     from flows.cli.pipelines import beside
     from qkernel.errors import ConfigError
 
-    with beside(lambda n: n + 1, n=41) as result:
-        assert result() == 42
+    released = threading.Event()
+    with beside(released.wait, timeout=30) as result:  # True only if it was still running when the block got here
+        released.set()
+        assert result() is True
 
     def failing() -> None:
         raise ConfigError("dd.method: no such method")
