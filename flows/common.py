@@ -27,8 +27,8 @@ from prefect.settings import get_current_settings
 from qkernel.config import Params, load_params
 
 __all__ = [
-    "CACHE", "CODE", "LOG_FILE_ENV", "SERIALIZED", "check", "configure_worker", "copy_logs_to", "prepare",
-    "resolve_params", "short_hash", "transient",
+    "CACHE", "CODE", "LOG_FILE_ENV", "SERIALIZED", "check", "configure_worker", "copy_logs_to", "pool_workers",
+    "prepare", "resolve_params", "short_hash", "transient",
 ]
 
 
@@ -143,9 +143,12 @@ def configure_worker() -> None:
     die_with_parent()
     if Path(os.environ.get(LOG_FILE_ENV, "")).is_file():
         copy_logs_to(Path(os.environ[LOG_FILE_ENV]))
-    # The pool's size as ProcessPoolTaskRunner chooses it: its workers share the cores.
-    workers = get_current_settings().tasks.runner.process_pool_max_workers or multiprocessing.cpu_count()
-    qkernel.configure_tensorflow(qkernel.threads_per_task(workers))
+    qkernel.configure_tensorflow(qkernel.threads_per_task(pool_workers()))
+
+
+def pool_workers() -> int:
+    """How many worker processes a ``ProcessPoolTaskRunner`` without ``max_workers`` starts (they share the cores)."""
+    return get_current_settings().tasks.runner.process_pool_max_workers or multiprocessing.cpu_count()
 
 
 @task(cache_policy=SERIALIZED, persist_result=True, retries=2, retry_delay_seconds=2, retry_condition_fn=transient)

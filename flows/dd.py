@@ -7,18 +7,20 @@ keyed on the parameters, the upstream paths and the code version, as in :mod:`fl
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.futures import as_completed
+from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ProcessPoolTaskRunner
 
 from flows import artifacts
 from prefect.cache_policies import TASK_SOURCE, CachePolicy
 
-from flows.common import CACHE, CODE, configure_worker, prepare, resolve_params, runs_dir_identity, short_hash, transient
+from flows.common import (CACHE, CODE, configure_worker, pool_workers, prepare, resolve_params, runs_dir_identity,
+                          short_hash, transient)
 from qkernel.config import Params
 
 
@@ -112,6 +114,33 @@ def _joined(p: Params, scores: dict[str, Any], reference: dict[str, Any]) -> dic
     return metrics
 
 
+#: A task the DD flow starts: its kind (``distill``, ``evaluate``, ``references``), its model's label, its future.
+Started = tuple[str, str, PrefectFuture[Any]]
+
+
+def keep_busy(workers: int,
+              next_task: Callable[[dict[str, dict[str, Any]]], Started | None]) -> dict[str, dict[str, Any]]:
+    """Run tasks with at most ``workers`` of them started at a time: whenever one ends, ``next_task`` (given the
+    results so far) starts the next one, or returns ``None`` if nothing can start yet.
+
+    A process pool given every task at once starts them in the order its submission threads reach it, which
+    varies from run to run; started one per free worker, they start in the caller's order.
+
+    Returns:
+        Each task's result by kind and label. A task's error is raised as itself as soon as it ends.
+    """
+    results: dict[str, dict[str, Any]] = defaultdict(dict)
+    running: dict[Any, Started] = {}
+    while True:
+        while len(running) < workers and (started := next_task(results)) is not None:
+            running[started[2].task_run_id] = started
+        if not running:
+            return results
+        finished = next(as_completed([future for *_, future in running.values()]))
+        kind, label, _ = running.pop(finished.task_run_id)
+        results[kind][label] = finished.result()  # .result() re-raises a task's own error (a ConfigError stays one)
+
+
 @flow(name="dd-pipeline", task_runner=ProcessPoolTaskRunner(initializer=configure_worker), log_prints=True)
 def dd_pipeline(
     overrides: list[str] | None = None, params_file: str | None = None, params: Params | None = None,
@@ -119,8 +148,10 @@ def dd_pipeline(
     """Prepare → distill a synthetic set per ``dd.models`` entry → evaluate each → report.
 
     Each model's distill, reference (random real subsets, full set) and evaluate tasks run in
-    worker processes: the references start at once, beside distillation, and each evaluation as
-    soon as its set is distilled, so no core waits for the slowest model. One model's work
+    worker processes, one per free worker, in this order of preference: an evaluation whose sets
+    are distilled (what the run waits for), then a distillation (it frees evaluations), then
+    references (nothing waits for them: they fill the workers while sets distil, and end the run
+    on every worker instead of leaving one model's evaluation alone at the end). One model's work
     (tracing, small graph ops in a ``tf.while_loop``) keeps about one core busy.
     Workers: one per core, or ``PREFECT_TASKS_RUNNER_PROCESS_POOL_MAX_WORKERS``.
 
@@ -136,23 +167,26 @@ def dd_pipeline(
 
     p = resolve_params(params, params_file, overrides, dd=True)
     data_path = prepare(p, CODE)
-    distills = [distill.submit(p, spec.label, data_path, CODE) for spec in p.dd.models]
-    labels = {f.task_run_id: spec.label for f, spec in zip(distills, p.dd.models)}
-    # The random-real and full-set trainings need no distilled set: they fill the workers while sets distil.
-    refs = {t.label: references.submit(p, t.label, data_path, CODE) for t in targets(p)}
-    paths: dict[str, str] = {}
-    evaluations = {}
-    for future in as_completed(distills):
-        label = labels[future.task_run_id]
-        # .result() re-raises a task's own error (a ConfigError stays a ConfigError for the CLI)
-        paths[label] = future.result()["distilled"]
-        if sets_for(p, label) == [label]:  # its own set only: start as soon as it is distilled
-            evaluations[label] = evaluate.submit(p, label, data_path, {label: paths[label]}, CODE)
-    for target in targets(p):  # the cross-architecture evaluations need every set
-        if target.label not in evaluations:
-            evaluations[target.label] = evaluate.submit(
-                p, target.label, data_path, {s: paths[s] for s in sets_for(p, target.label)}, CODE)
-    paths = {spec.label: paths[spec.label] for spec in p.dd.models}
-    results = [_joined(p, evaluations[t.label].result(), refs[t.label].result()) for t in targets(p)]
+    distilling = [spec.label for spec in p.dd.models]
+    evaluating = [t.label for t in targets(p)]  # the cross-architecture evaluations need every set
+    referencing = list(evaluating)
+
+    def next_task(results: dict[str, dict[str, Any]]) -> Started | None:
+        for label in evaluating:
+            if all(s in results["distill"] for s in sets_for(p, label)):
+                evaluating.remove(label)
+                sets = {s: results["distill"][s]["distilled"] for s in sets_for(p, label)}
+                return "evaluate", label, evaluate.submit(p, label, data_path, sets, CODE)
+        if distilling:
+            label = distilling.pop(0)
+            return "distill", label, distill.submit(p, label, data_path, CODE)
+        if referencing:
+            label = referencing.pop(0)
+            return "references", label, references.submit(p, label, data_path, CODE)
+        return None
+
+    done = keep_busy(pool_workers(), next_task)
+    paths = {spec.label: done["distill"][spec.label]["distilled"] for spec in p.dd.models}
+    results = [_joined(p, done["evaluate"][t.label], done["references"][t.label]) for t in targets(p)]
     report_path = report(p, results, paths, CODE)
     return {"run_dir": str(dd_dir(p)), "report": report_path, "models": results, "distilled": paths}

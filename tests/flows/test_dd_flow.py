@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.conftest import TINY_DD
-from tests.flows.test_kd_flow import artifact_types, task_states
+from tests.flows.test_kd_flow import _filter, artifact_types, task_states
 
 TINY = ["data.per_class=20", "data.test_per_class=10", *TINY_DD]
 
@@ -58,6 +60,29 @@ def test_dd_pipeline_writes_distilled_sets_report_and_artifacts_then_hits_cache(
     states = task_states(again.state_details.flow_run_id)
     work = [s for key, ss in states.items() if key.startswith(("distill", "evaluate")) for s in ss]
     assert work and all(s == "Cached" for s in work), states
+
+
+def test_dd_tasks_start_one_per_free_worker_evaluations_first_references_last(tiny_flows) -> None:
+    """Started in the flow's order, not the pool's: distillations first, each evaluation as soon as its set is
+    distilled, the references (which nothing waits for) only while a set distils or once every evaluation has
+    started — never more tasks at once than workers."""
+    from flows.common import pool_workers
+
+    flow_run_id = tiny_flows.dd_state.state_details.flow_run_id
+    task_states(flow_run_id)  # settled
+    runs = asyncio.run(_filter("/task_runs/filter", {"flow_runs": {"id": {"any_": [str(flow_run_id)]}}}))
+    spans = sorted((datetime.fromisoformat(r["start_time"]), datetime.fromisoformat(r["end_time"]),
+                    r["name"].rsplit("-", 1)[0]) for r in runs
+                   if r["name"].startswith(("distill", "evaluate", "references")))
+    kinds = [kind for *_, kind in spans]
+    assert sorted(kinds) == ["distill"] * 2 + ["evaluate"] * 2 + ["references"] * 2, kinds
+    workers = pool_workers()
+    assert max(sum(s <= start < e for s, e, _ in spans) for start, _, _ in spans) <= workers
+    assert kinds[:min(workers, 2)] == ["distill"] * min(workers, 2)
+    for start, _, kind in spans:
+        if kind == "references":
+            assert (all(s <= start for s, _, k in spans if k == "evaluate")
+                    or any(s <= start < e for s, e, k in spans if k == "distill")), spans
 
 
 @pytest.mark.slow
