@@ -62,7 +62,7 @@ def test_dd_pipeline_writes_distilled_sets_report_and_artifacts_then_hits_cache(
     assert work and all(s == "Cached" for s in work), states
 
 
-def test_dd_tasks_start_one_per_free_worker_evaluations_first_references_last(tiny_flows) -> None:
+def test_dd_tasks_start_one_per_free_worker_in_the_flows_order(tiny_flows) -> None:
     """Started in the flow's order, not the pool's: distillations first, each evaluation as soon as its set is
     distilled, the references (which nothing waits for) only while a set distils or once every evaluation has
     started — never more tasks at once than workers."""
