@@ -173,9 +173,10 @@ def dd_pipeline(
 
     def next_task(results: dict[str, dict[str, Any]]) -> Started | None:
         for label in evaluating:
-            if all(s in results["distill"] for s in sets_for(p, label)):
+            needed = sets_for(p, label)
+            if all(s in results["distill"] for s in needed):
                 evaluating.remove(label)
-                sets = {s: results["distill"][s]["distilled"] for s in sets_for(p, label)}
+                sets = {s: results["distill"][s]["distilled"] for s in needed}
                 return "evaluate", label, evaluate.submit(p, label, data_path, sets, CODE)
         if distilling:
             label = distilling.pop(0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -103,9 +105,6 @@ def test_a_stored_set_is_scored_without_distilling_again(swept: dict, tmp_path: 
 
 
 def test_a_missing_stored_set_is_one_line_naming_the_file(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
     missing = tmp_path / "nowhere.npz"
     done = subprocess.run([sys.executable, "-m", "benchmarks.dd_protocol", "--lr", "0.01", "--set", str(missing),
                            "-S", "dd.models=[{label: lenet, model: lenet, options: {}}]", "--out", str(tmp_path)],
