@@ -56,6 +56,7 @@ class DistributionMatching(_Method):
     name = dm.METHOD
     Options = dm.DistributionMatchingOptions
     algorithm = dm.distill
+    multi_formation = True  # matches the decoded images of a dd.factor > 1 set
 
     def check(self, images_per_class: int, num_classes: int) -> None:
         """Fail before any work on an unknown augmentation."""

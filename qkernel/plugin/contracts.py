@@ -252,6 +252,11 @@ class DatasetDistiller(Protocol):
     Attributes:
         name: Registered plugin name (``dd.method``), e.g. ``"performance-matching"``.
         options: The validated options.
+
+    A method that honours :attr:`DistillTask.factor` (multi-formed sets: it optimises the stored
+    images through :func:`~qkernel.methods.dd.synthetic.decode` and returns them with that
+    ``factor``) says so with a class attribute ``multi_formation = True``; without it ``dd.factor``
+    above 1 is refused before any work.
     """
 
     name: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -102,6 +103,26 @@ def test_a_stored_set_is_scored_without_distilling_again(swept: dict, tmp_path: 
     with pytest.raises(ConfigError, match=r"--set scores one stored set, so dd.models must hold one model; it "
                                           r"holds 2: "):
         dd_protocol.sweep([*SMALL_DATA, *two], [0.01], 1, tmp_path, stored=stored)
+
+
+def test_a_multi_formed_set_trains_on_its_decoded_images_beside_real_images_stored_the_same_way(
+    swept: dict, tmp_path: Path,
+) -> None:
+    import numpy as np
+
+    import benchmarks.dd_protocol as dd_protocol
+    from qkernel.methods.dd.stages import load_distilled, save_distilled
+    from qkernel.methods.dd.synthetic import decode
+
+    d = load_distilled(Path(swept["out"], "sets", "lenet", "distilled.npz"))  # 2 images per class
+    stored = save_distilled(dataclasses.replace(d, factor=2), tmp_path / "formed")
+    with pytest.MonkeyPatch.context() as patch:
+        calls = record_scores(patch)
+        rows = dd_protocol.sweep([*SMALL_DATA, *LENET_ONLY], [0.01], inits=1, out=tmp_path, epochs=[3], stored=stored)
+    np.testing.assert_allclose(calls[0][0], decode(d.images, 2).numpy())  # 20 stored images -> 80 trained on
+    assert [len(x) for x, _, _ in calls[1:3]] == [20, 80]  # random real as many as stored, then multi-formed
+    assert len(rows[0]["random_formed"]["values"]) == 1
+    assert "random_formed_%" in dd_protocol.table_rows(rows)[0]
 
 
 def test_a_missing_stored_set_is_one_line_naming_the_file(tmp_path: Path) -> None:

@@ -23,6 +23,8 @@ Q2 = "{label: q2, model: quantum_lenet, options: {readout: hermitian, n_qubits: 
 #: trajectory matching's second order through the quantum model is tested in tests/qkernel/methods/dd.
 MODELS = {"distribution-matching": f"[{LENET}, {Q2}]", "gradient-matching": f"[{Q2}]",
           "trajectory-matching": f"[{LENET}]"}
+#: Multi-formation (dd.factor) per method: distribution matching, the method that decodes, distils multi-formed sets.
+FACTOR = {"distribution-matching": 2}
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))
@@ -37,7 +39,9 @@ def test_method_runs_the_dd_flow_end_to_end_on_cifar_format_files(prefect_server
         "dd.images_per_class=1", "dd.outer_steps=2", "dd.real_batch=20", "dd.eval.inits=2", "dd.eval.real_draws=2",
         "dd.eval.full_inits=1", "dd.eval.epochs=2", "dd.eval.full_epochs=1",
         f"dd.models={MODELS[method]}", f"runs_dir={tmp_path / 'runs'}", f"data.out_dir={tmp_path / 'data'}",
+        f"dd.factor={FACTOR.get(method, 1)}",
     ]
+    factor = FACTOR.get(method, 1)
     result = dd_pipeline(overrides=overrides)
     run = Path(result["run_dir"])
     metrics = {m["label"]: m for m in json.loads((run / "metrics.json").read_text())["models"]}
@@ -47,12 +51,18 @@ def test_method_runs_the_dd_flow_end_to_end_on_cifar_format_files(prefect_server
         assert len(m["distilled"]["values"]) == 2 and len(m["random_real"]["values"]) == 2
         distilled = np.load(result["distilled"][label])
         assert distilled["images"].shape == (10, 32, 32, 3) and np.all(np.isfinite(distilled["images"]))
+        assert int(distilled["factor"]) == factor
+        # a multi-formed set is also judged against real images stored the same way, paired by seed
+        assert len(m.get("random_formed", {}).get("values", [])) == (2 if factor > 1 else 0)
         # trajectory matching keeps its experts per dataset and model, for any other step count to reuse
         work = tmp_path / "runs" / "dd-sets" / "cifar10-work" / label
         assert len(list(work.glob("experts-*.npz"))) == (method == "trajectory-matching")
     if "q2" in metrics:
-        assert metrics["q2"]["quantum_cost"]["layers"][0]["ansatz_angles"] == 6  # 1 strongly entangling layer
-    assert method in (run / "report.md").read_text()
+        cost = metrics["q2"]["quantum_cost"]
+        assert cost["layers"][0]["ansatz_angles"] == 6  # 1 strongly entangling layer
+        assert cost["distilled"]["simulation_executions_per_epoch"] == 10 * factor**2  # the decoded images
+    report = (run / "report.md").read_text()
+    assert method in report and ("## Multi-formation (factor 2)" in report) == (factor > 1)
 
 
 THIRD_PARTY = '''

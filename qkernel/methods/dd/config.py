@@ -72,6 +72,9 @@ class DDParams(Strict):
             (a method missing here runs with its own defaults).
         models: The models to distill for, each evaluated on its own distilled set.
         images_per_class: Synthetic images per class (balanced, fixed labels).
+        factor: Multi-formation (Kim et al. 2022): each stored image holds ``factor²`` downsampled images,
+            decoded to full size for training (:func:`qkernel.methods.dd.synthetic.decode`); 1: off. Only
+            methods that say they decode (``multi_formation = True``) accept more than 1.
         image_init: ``noise`` (standard normal, as published) or ``real`` (random real images).
         outer_steps: Optimisation steps on the synthetic set (the method's outer iterations).
         real_batch: Real images per outer step.
@@ -82,6 +85,7 @@ class DDParams(Strict):
     methods: dict[str, dict[str, Any]]
     models: tuple[DDModel, ...] = Field(min_length=1)
     images_per_class: PositiveInt
+    factor: PositiveInt
     image_init: Literal["noise", "real"]
     outer_steps: PositiveInt
     real_batch: PositiveInt

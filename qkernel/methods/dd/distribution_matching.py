@@ -13,6 +13,10 @@ Only the synthetic images are updated (SGD with momentum, or Adam); the network 
 trained, so there is no inner loop and no second-order gradient: steps are cheap, and because
 every step sees a new initialisation, the set is distilled for *fresh* networks.
 
+A multi-formed set (``task.factor`` > 1, Kim et al. 2022) is matched as it will be trained on:
+each stored image decoded into ``factor²`` full-size images, the gradient flowing back through
+the decoding into the stored pixels.
+
 Fresh networks come from a pool of ``init_pool`` initialisations (building a quantum model
 costs ~0.25 s; loading a stored initialisation into one model costs nothing and keeps one trace).
 """
@@ -28,7 +32,7 @@ import tensorflow as tf
 from qkernel.errors import ConfigError
 from qkernel.methods.dd.augment import augment, parse_strategy
 from qkernel.methods.dd.synthetic import (
-    Distilled, DistillTask, init_pool, initial_images, load_state, record_step, sample_by_class,
+    Distilled, DistillTask, decode, init_pool, initial_images, load_state, record_step, sample_by_class,
 )
 from qkernel.schema import PositiveFloat, PositiveInt, Strict
 
@@ -92,11 +96,13 @@ def distill(
     """
     strategy = parse_strategy(options.augment)
     c, seed = task.num_classes, task.seed
-    images0, labels0 = initial_images(task.x_train, task.y_train, c, task.images_per_class, task.image_init, seed)
+    factor = task.factor
+    images0, labels0 = initial_images(task.x_train, task.y_train, c, task.images_per_class, task.image_init, seed,
+                                      factor)
     model, pool = init_pool(task.factory, options.init_pool, seed)
     embed = embedder(model, options.layers)
     images = tf.Variable(images0, name="synthetic_images")
-    syn_labels = tf.constant(labels0, tf.int32)
+    syn_labels = tf.constant(np.repeat(labels0, factor**2), tf.int32)  # the decoded images' labels
     optimizer = (tf.keras.optimizers.SGD(options.lr, momentum=0.5) if options.optimizer == "sgd"
                  else tf.keras.optimizers.Adam(options.lr))
     per_class = max(1, task.real_batch // c)
@@ -106,7 +112,7 @@ def distill(
     @tf.function
     def step(x_real: tf.Tensor, aug_seed: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
-            both = tf.concat([x_real, tf.cast(images, x_real.dtype)], 0)
+            both = tf.concat([x_real, tf.cast(decode(images, factor), x_real.dtype)], 0)
             groups = tf.concat([real_labels, syn_labels], 0)
             features = embed(augment(both, strategy, aug_seed, groups, c), training=True)
             real = _class_means(features[:n_real], real_labels, c)
@@ -123,4 +129,4 @@ def distill(
         loss = float(step(tf.convert_to_tensor(task.x_train[idx]), tf.constant([seed, k], tf.int32)))
         record_step(history, k, loss, METHOD, "lr", on_step)
     return Distilled(images.numpy(), labels0, np.zeros(0, np.float32), history, best_step=task.outer_steps,
-                     steps=1, known_init=None, method=METHOD)
+                     steps=1, known_init=None, method=METHOD, factor=factor)

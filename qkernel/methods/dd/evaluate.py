@@ -24,7 +24,9 @@ import tensorflow as tf
 
 from qkernel.data import PreparedDataset
 from qkernel.methods.dd.protocol import Trainer
-from qkernel.methods.dd.synthetic import Distilled, ModelFactory, balanced_labels, random_real_subset
+from qkernel.methods.dd.synthetic import (
+    Distilled, ModelFactory, balanced_labels, decode, encode, random_real_subset,
+)
 from qkernel.methods.dd.unrolled import train_on
 from qkernel.nn.functional import FunctionalModel
 from qkernel.nn.layers import QuantumLayer
@@ -64,7 +66,8 @@ def evaluate_distilled(
             real subsets use the same seeds, so the two are paired.
         on_init: Called with ``(k, accuracy)`` after initialisation ``k``.
     """
-    x, y = distilled.images, distilled.labels.astype(data.y["train"].dtype)
+    x, y = distilled.training_set()
+    y = y.astype(data.y["train"].dtype)
     epochs = trainer.protocol.epochs
     return _scores(lambda k, s: trainer.score(x, y, s, epochs, data.x["test"], data.y["test"]), trainer, inits, seed,
                    on_init)
@@ -72,15 +75,21 @@ def evaluate_distilled(
 
 def evaluate_random_real(
     trainer: Trainer, data: PreparedDataset, per_class: int, draws: int, seed: int,
-    on_init: Callable[[int, float], None] | None = None,
+    on_init: Callable[[int, float], None] | None = None, factor: int = 1,
 ) -> dict[str, Any]:
     """``draws`` random class-balanced real subsets of ``per_class`` images per class, each trained from
-    a fresh initialisation under the protocol (draw ``k`` pairs with distilled initialisation ``k``)."""
-    y = balanced_labels(data.num_classes, per_class).astype(data.y["train"].dtype)
+    a fresh initialisation under the protocol (draw ``k`` pairs with distilled initialisation ``k``).
+
+    ``factor`` > 1: the subsets are stored as a multi-formed set of ``per_class`` images per class would be
+    (``factor²`` real images shrunk into each, :func:`~qkernel.methods.dd.synthetic.encode`) and trained on
+    decoded — the same storage and training images as the distilled set, without distilling.
+    """
+    y = balanced_labels(data.num_classes, per_class * factor**2).astype(data.y["train"].dtype)
 
     def score(k: int, init_seed: int) -> float:
-        x = random_real_subset(data.x["train"], data.y["train"], data.num_classes, per_class,
+        x = random_real_subset(data.x["train"], data.y["train"], data.num_classes, per_class * factor**2,
                                np.random.default_rng([seed, 3, k]))
+        x = decode(encode(x, factor), factor).numpy() if factor > 1 else x
         return trainer.score(x, y, init_seed, trainer.protocol.epochs, data.x["test"], data.y["test"])
 
     return {**_scores(score, trainer, draws, seed, on_init), "images": per_class * data.num_classes}

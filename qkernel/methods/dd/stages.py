@@ -97,7 +97,11 @@ def check_dd(params: Params, registry: Registry | None = None) -> None:
     registry = registry or get_registry(params.plugins.paths)
     source = check_data(params, registry)
     num_classes = len(params.data.classes or source.class_names)
-    build_method(params, registry).check(params.dd.images_per_class, num_classes)
+    method = build_method(params, registry)
+    method.check(params.dd.images_per_class, num_classes)
+    if params.dd.factor > 1 and not getattr(method, "multi_formation", False):
+        raise ConfigError(f"dd.factor={params.dd.factor}: {params.dd.method} distils one image per stored image; "
+                          f"multi-formed sets need a method that decodes them (distribution-matching), or dd.factor=1")
     for name in params.dd.methods.keys() & set(registry.names("dd_method")) - {params.dd.method}:
         try:  # the options of the methods not selected now are still checked: a typo shows before it matters
             registry.create("dd_method", name, **params.dd.method_options(name))
@@ -121,7 +125,7 @@ def save_distilled(distilled: Distilled, out_dir: Path) -> Path:
         "images": distilled.images, "labels": distilled.labels, "learning_rates": distilled.learning_rates,
         "best_step": np.asarray(distilled.best_step), "steps": np.asarray(distilled.steps),
         "known_init": np.asarray(-1 if distilled.known_init is None else distilled.known_init),
-        "method": np.asarray(distilled.method),
+        "method": np.asarray(distilled.method), "factor": np.asarray(distilled.factor),
     })
 
 
@@ -132,7 +136,8 @@ def load_distilled(path: Path) -> Distilled:
     history = json.loads(history_file.read_text()) if history_file.is_file() else []
     known = int(a["known_init"])
     return Distilled(a["images"], a["labels"], a["learning_rates"], history, best_step=int(a["best_step"]),
-                     steps=int(a["steps"]), known_init=None if known < 0 else known, method=str(a["method"]))
+                     steps=int(a["steps"]), known_init=None if known < 0 else known, method=str(a["method"]),
+                     factor=int(a["factor"]) if "factor" in a else 1)
 
 
 @stage("distill")
@@ -150,7 +155,7 @@ def distill_stage(
     dd = params.dd
     task = DistillTask(model_factory(params, spec, data.image_shape, data.num_classes), data.x["train"],
                        data.y["train"], data.num_classes, dd.images_per_class, dd.image_init, dd.outer_steps,
-                       dd.real_batch, params.seed, work_dir=Path(work_dir or out_dir))
+                       dd.real_batch, params.seed, factor=dd.factor, work_dir=Path(work_dir or out_dir))
     result = build_method(params).distill(task, on_step)
     path = save_distilled(result, Path(out_dir))
     return {"label": label, "method": result.method, "distilled": str(path), "final_loss": result.history[-1]["loss"],
@@ -184,10 +189,13 @@ def _hook(on_progress: Callable[[str, int, float], None] | None, what: str) -> C
 
 def _references(params: Params, data: PreparedDataset, trainer: Trainer,
                 on_progress: Callable[[str, int, float], None] | None) -> dict[str, Any]:
-    ev, seed = params.dd.eval, params.seed
-    return {"random_real": evaluate_random_real(trainer, data, params.dd.images_per_class, ev.real_draws, seed,
+    ev, seed, per_class, factor = params.dd.eval, params.seed, params.dd.images_per_class, params.dd.factor
+    formed = {} if factor == 1 else {  # the same storage, real images: what multi-formation gives without distilling
+        "random_formed": evaluate_random_real(trainer, data, per_class, ev.real_draws, seed,
+                                              _hook(on_progress, "random real, multi-formed"), factor)}
+    return {"random_real": evaluate_random_real(trainer, data, per_class, ev.real_draws, seed,
                                                 _hook(on_progress, "random real")),
-            "full": evaluate_full(trainer, data, ev.full_inits, seed, _hook(on_progress, "full set"))}
+            **formed, "full": evaluate_full(trainer, data, ev.full_inits, seed, _hook(on_progress, "full set"))}
 
 
 def reference_stage(params: Params, data_path: Path, label: str,
@@ -220,7 +228,8 @@ def _score_sets(params: Params, label: str, distilled: dict[str, Path], data: Pr
         "images_per_class": per_class, "protocol": trainer.protocol.describe(),
         "parameters": parameter_counts(probe),
         "sets": sets, **sets.get(label, {}),
-        "quantum_cost": quantum_cost(probe, per_class * data.num_classes, ev.epochs, len(data.y["train"]),
+        "quantum_cost": quantum_cost(probe, per_class * params.dd.factor**2 * data.num_classes, ev.epochs,
+                                     len(data.y["train"]),
                                      ev.full_epochs, ev.shots),
     }
 

@@ -4,7 +4,11 @@
   split, images per class, steps, seed);
 * :class:`Distilled` — what it returns: images, labels and how to train on them;
 * helpers shared by the methods and the evaluation: balanced labels, starting images,
-  random real subsets, and model initialisations as lists of tensors.
+  random real subsets, and model initialisations as lists of tensors;
+* multi-formation (Kim et al., ICML 2022, "IDC"): a stored image of a ``factor`` > 1 set holds
+  ``factor²`` downsampled images in a ``factor × factor`` grid of tiles (:func:`encode`); training
+  decodes each tile back to full size (:func:`decode`, bilinear), so the same storage — the same
+  number of stored images per class — trains on ``factor²`` times as many images.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ __all__ = [
     "DistillTask",
     "ModelFactory",
     "balanced_labels",
+    "decode",
+    "encode",
     "init_pool",
     "initial_images",
     "initial_state",
@@ -49,6 +55,8 @@ class DistillTask:
         outer_steps: Optimisation steps on the synthetic set.
         real_batch: Real images per outer step.
         seed: Seeds the starting images, batch sampling and initialisations.
+        factor: Multi-formation factor: each stored image holds ``factor²`` downsampled images
+            (:func:`decode`); 1 stores one image per synthetic image.
         work_dir: Where a method may keep what it computes from the real data alone, keyed by
             its own inputs, to reuse when they come again (trajectory matching's expert
             trajectories): in DVC the set's output directory (versioned with the set), in the flow
@@ -64,6 +72,7 @@ class DistillTask:
     outer_steps: int
     real_batch: int
     seed: int
+    factor: int = 1
     work_dir: Path | None = None
 
 
@@ -85,6 +94,7 @@ class Distilled:
         known_init: Seed of the one initialisation the set was distilled for (fixed-init
             mode), or ``None`` when it was distilled for fresh initialisations.
         method: Name of the method that distilled it.
+        factor: Multi-formation factor of :attr:`images` (:func:`decode`; 1: one image each).
     """
 
     images: np.ndarray
@@ -95,11 +105,19 @@ class Distilled:
     steps: int = 1
     known_init: int | None = None
     method: str = ""
+    factor: int = 1
 
     @property
     def epochs(self) -> int:
         """Passes over the synthetic set when training on it with the learned rates."""
         return len(self.learning_rates) // self.steps
+
+    def training_set(self) -> tuple[np.ndarray, np.ndarray]:
+        """The images a model trains on and their labels: the stored images, decoded when multi-formed
+        (``factor²`` full-size images per stored image, each with its stored image's label)."""
+        if self.factor == 1:
+            return self.images, self.labels
+        return decode(self.images, self.factor).numpy(), np.repeat(self.labels, self.factor**2)
 
 
 def balanced_labels(num_classes: int, per_class: int) -> np.ndarray:
@@ -136,18 +154,57 @@ def init_pool(factory: ModelFactory, size: int, seed: int) -> tuple[tf.keras.Mod
 
 
 def initial_images(
-    x_train: np.ndarray, y_train: np.ndarray, num_classes: int, per_class: int, mode: str, seed: int
+    x_train: np.ndarray, y_train: np.ndarray, num_classes: int, per_class: int, mode: str, seed: int,
+    factor: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Starting synthetic set: ``noise`` (standard normal, as Wang et al.) or ``real`` (random real images).
+    """Starting synthetic set: ``noise`` (standard normal, as Wang et al.) or ``real`` (random real images;
+    multi-formed, ``factor²`` different real images tiled into each stored image, as IDC starts).
 
     Raises:
-        ConfigError: if a class has fewer than ``per_class`` real images in ``real`` mode.
+        ConfigError: if a class has fewer than ``per_class × factor²`` real images in ``real`` mode.
     """
     rng = np.random.default_rng([seed, 1])
     labels = balanced_labels(num_classes, per_class)
     if mode == "noise":
         return rng.standard_normal((len(labels), *x_train.shape[1:])).astype(np.float32), labels
-    return random_real_subset(x_train, y_train, num_classes, per_class, rng), labels
+    return encode(random_real_subset(x_train, y_train, num_classes, per_class * factor**2, rng), factor), labels
+
+
+def _tile_sizes(size: int, factor: int) -> list[int]:
+    """Sizes of ``factor`` tiles covering ``size`` pixels, the larger ones first (28 in 3: 10, 9, 9)."""
+    return [size // factor + (1 if k < size % factor else 0) for k in range(factor)]
+
+
+def decode(images: np.ndarray | tf.Tensor, factor: int) -> tf.Tensor:
+    """The images a multi-formed set trains on: each ``(H, W, C)`` stored image cut into ``factor × factor``
+    tiles (row-major), each resized back to ``(H, W)`` bilinearly — ``(N·factor², H, W, C)``, the tiles
+    of one stored image next to each other. Differentiable, so a method can optimise the stored images.
+    """
+    images = tf.convert_to_tensor(images)
+    if factor == 1:
+        return images
+    shape = images.shape[1:]  # (H, W) or (H, W, C)
+    images = tf.reshape(images, (-1, shape[0], shape[1], shape[2] if len(shape) > 2 else 1))
+    tiles = [tile for band in tf.split(images, _tile_sizes(shape[0], factor), axis=1)
+             for tile in tf.split(band, _tile_sizes(shape[1], factor), axis=2)]
+    grown = tf.stack([tf.image.resize(t, shape[:2], method="bilinear") for t in tiles], axis=1)
+    return tf.reshape(grown, (-1, *shape))
+
+
+def encode(images: np.ndarray, factor: int) -> np.ndarray:
+    """Multi-formed storage of ``images`` (``N·factor²`` of them, every ``factor²`` in a row sharing a stored
+    image): each shrunk (area-averaged) to its tile and the tiles laid out row-major, as :func:`decode`
+    reads them. ``decode(encode(x))`` is ``x`` at ``1/factor`` of its resolution."""
+    if factor == 1:
+        return images
+    shape = images.shape[1:]  # (H, W) or (H, W, C)
+    groups = images.reshape(-1, factor**2, shape[0], shape[1], shape[2] if len(shape) > 2 else 1)
+    rows = []
+    for i, h in enumerate(_tile_sizes(shape[0], factor)):
+        row = [tf.image.resize(groups[:, i * factor + j], (h, w), method="area")
+               for j, w in enumerate(_tile_sizes(shape[1], factor))]
+        rows.append(tf.concat(row, axis=2))
+    return tf.reshape(tf.concat(rows, axis=1), (-1, *shape)).numpy().astype(np.float32)
 
 
 def random_real_subset(
