@@ -33,7 +33,7 @@ def print_data_summary(data: Any) -> None:
 
 def print_dd_results(result: dict) -> None:
     """The headline: fresh-init distilled vs random real vs full set per model, the gain, the quantum cost."""
-    from qkernel.methods.dd.report import COLLAPSED_LEGEND, accuracy_rows, any_collapsed, cost_rows
+    from qkernel.methods.dd.report import COLLAPSED_LEGEND, accuracy_rows, any_collapsed, cost_rows, formed_rows
 
     rows = accuracy_rows(result["models"], counted=False)
     first = result["models"][0] if result["models"] else {"dataset": "", "images_per_class": ""}
@@ -53,6 +53,9 @@ def print_dd_results(result: dict) -> None:
     console.print(table)
     if any_collapsed(result["models"]):
         console.print(COLLAPSED_LEGEND, highlight=False)
+    for f in formed_rows(result["models"]):
+        console.print(f"{f['model']}: random real stored the same way (multi-formed) {f['random_formed_%']}; "
+                      f"distilled − it {f['gain_vs_random_formed']}", highlight=False)
     console.print(f"method: {', '.join(methods)}; protocol: {first.get('protocol', '')}", highlight=False)
     console.print("quantum / classical parameters: " + "; ".join(
         f"{r['label']} {r['parameters']['quantum']} / {r['parameters']['classical']:,}" for r in result["models"]),
