@@ -76,3 +76,11 @@ def test_collapsed_runs_are_one_line_under_the_table_and_counted_in_the_report(m
     assert row.split("│")[5].strip() == "10.0"  # the cells keep their width
     assert format_accuracy(full) == "10.0 (1 collapsed)"  # report.md has room to count them
     assert COLLAPSED_LEGEND not in _printed(monkeypatch, None)
+
+
+def test_a_multi_formed_set_gets_a_line_against_real_images_stored_the_same_way(monkeypatch) -> None:
+    formed = {"mean": 0.6, "std": 0.01, "values": [0.58, 0.62, 0.61, 0.59, 0.60]}
+    text = " ".join(" ".join(_printed(monkeypatch, None, random_formed=formed)).split())  # wrapped lines rejoined
+    assert ("qlenet-hermitian: random real stored the same way (multi-formed) 60.0 ± 1.0; distilled − it +9.0 "
+            "[+5.8, +12.2]") in text
+    assert "multi-formed" not in " ".join(_printed(monkeypatch, None))
