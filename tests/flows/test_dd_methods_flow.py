@@ -63,6 +63,7 @@ def test_method_runs_the_dd_flow_end_to_end_on_cifar_format_files(prefect_server
         assert cost["distilled"]["simulation_executions_per_epoch"] == 10 * factor**2  # the decoded images
     report = (run / "report.md").read_text()
     assert method in report and ("## Multi-formation (factor 2)" in report) == (factor > 1)
+    assert (f"{method} (factor 2)" in report) == (factor > 1)  # beside every number of a multi-formed set
 
 
 THIRD_PARTY = '''

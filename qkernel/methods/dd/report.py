@@ -128,8 +128,11 @@ def format_gain(a: dict[str, Any], b: dict[str, Any]) -> str:
 
 
 def method_label(r: dict[str, Any]) -> str:
-    """``distribution-matching``, or ``performance-matching (fixed init)``: the init mode beside every number."""
+    """``distribution-matching``, ``distribution-matching (factor 2)`` for a multi-formed set, or
+    ``performance-matching (fixed init)``: the init mode and the multi-formation beside every number."""
     method = r.get("method") or "—"
+    if r.get("factor", 1) > 1:
+        method += f" (factor {r['factor']})"
     return f"{method} ({r['init']} init)" if method == "performance-matching" else method
 
 

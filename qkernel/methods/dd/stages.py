@@ -225,7 +225,7 @@ def _score_sets(params: Params, label: str, distilled: dict[str, Path], data: Pr
     probe = factory(seed)
     return {
         "label": label, "model": spec.model, "options": spec.options, "dataset": params.data.name,
-        "images_per_class": per_class, "protocol": trainer.protocol.describe(),
+        "images_per_class": per_class, "factor": params.dd.factor, "protocol": trainer.protocol.describe(),
         "parameters": parameter_counts(probe),
         "sets": sets, **sets.get(label, {}),
         "quantum_cost": quantum_cost(probe, per_class * params.dd.factor**2 * data.num_classes, ev.epochs,
