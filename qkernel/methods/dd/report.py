@@ -289,7 +289,8 @@ def write_dd_report(p: Params, results: list[dict[str, Any]], out: Path, distill
     loss_plot = plot_outer_loss(histories, plots / "outer_loss.png")
     dd = p.dd
     settings = {"dataset": p.data.name, "method": dd.method, "images_per_class": dd.images_per_class,
-                "factor": dd.factor, "image_init": dd.image_init, "outer_steps": dd.outer_steps, "real_batch": dd.real_batch,
+                "factor": dd.factor, "image_init": dd.image_init, "outer_steps": dd.outer_steps,
+                "real_batch": dd.real_batch,
                 **{f"{dd.method}.{k}": v for k, v in dd.method_options().items()},
                 "protocol": results[0]["protocol"] if results else "", "eval_inits": dd.eval.inits,
                 "real_draws": dd.eval.real_draws, "shots": dd.eval.shots, "seed": p.seed}

@@ -217,6 +217,9 @@ def _score_sets(params: Params, label: str, distilled: dict[str, Path], data: Pr
     sets: dict[str, Any] = {}
     for set_label, path in distilled.items():
         d = load_distilled(Path(path))
+        if d.factor != params.dd.factor:  # its references and cost would be those of another storage
+            raise ConfigError(f"{path}: distilled with dd.factor={d.factor}; evaluate it with -S dd.factor={d.factor} "
+                              f"(now {params.dd.factor})")
         sets[set_label] = {"method": d.method, "init": "fixed" if d.known_init is not None else "random",
                            "distilled": evaluate_distilled(trainer, d, data, ev.inits, seed,
                                                            _hook(on_progress, f"{set_label} set")),
@@ -229,8 +232,7 @@ def _score_sets(params: Params, label: str, distilled: dict[str, Path], data: Pr
         "parameters": parameter_counts(probe),
         "sets": sets, **sets.get(label, {}),
         "quantum_cost": quantum_cost(probe, per_class * params.dd.factor**2 * data.num_classes, ev.epochs,
-                                     len(data.y["train"]),
-                                     ev.full_epochs, ev.shots),
+                                     len(data.y["train"]), ev.full_epochs, ev.shots),
     }
 
 

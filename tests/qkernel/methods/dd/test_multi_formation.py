@@ -82,3 +82,16 @@ def test_a_method_that_does_not_decode_refuses_a_factor_and_old_sets_read_as_fac
         older = {k: stored[k] for k in stored.files if k != "factor"}
     np.savez(path, **older)  # a set written before dd.factor existed
     assert load_distilled(path).factor == 1
+
+
+def test_a_set_is_evaluated_with_the_factor_it_was_distilled_with(tmp_path) -> None:
+    from qkernel.data import prepare_stage
+    from qkernel.methods.dd.stages import score_sets
+
+    p = load_params(None, ["data.per_class=4", "data.test_per_class=2", f"data.out_dir={tmp_path}",
+                           "dd.models=[{label: lenet, model: lenet, options: {}}]"])
+    _, npz = prepare_stage(p, tmp_path / "data")
+    formed = Distilled(np.zeros((10, 28, 28), np.float32), np.arange(10), np.zeros(0, np.float32), factor=2)
+    path = save_distilled(formed, tmp_path / "set")
+    with pytest.raises(ConfigError, match=r"distilled with dd.factor=2; evaluate it with -S dd.factor=2 \(now 1\)"):
+        score_sets(p, npz, "lenet", {"lenet": path})
