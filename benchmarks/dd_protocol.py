@@ -84,12 +84,16 @@ def table_rows(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
     from qkernel.methods.dd.report import format_accuracy
 
     formed = any("random_formed" in r for r in rows)  # a multi-formed set (dd.factor > 1): its own control
-    return [{"model": r["model"], "learning_rate": f"{r['learning_rate']:g}", "epochs": str(r["epochs"]),
-             **({"distilled_%": "diverged", "random_real_%": "", **({"random_formed_%": ""} if formed else {}),
-                 "full_set_%": ""} if "error" in r else
-                {"distilled_%": format_accuracy(r["distilled"]), "random_real_%": format_accuracy(r["random_real"]),
-                 **({"random_formed_%": format_accuracy(r.get("random_formed"))} if formed else {}),
-                 "full_set_%": format_accuracy(r["full"])})} for r in rows]
+    blocks = ("distilled", "random_real", *(("random_formed",) if formed else ()), "full")
+    column = {b: "full_set_%" if b == "full" else f"{b}_%" for b in blocks}
+
+    def cells(r: dict[str, Any]) -> dict[str, str]:
+        if "error" in r:
+            return {column[b]: "diverged" if b == "distilled" else "" for b in blocks}
+        return {column[b]: format_accuracy(r.get(b)) for b in blocks}
+
+    return [{"model": r["model"], "learning_rate": f"{r['learning_rate']:g}", "epochs": str(r["epochs"]), **cells(r)}
+            for r in rows]
 
 
 def _line(row: dict[str, Any]) -> str:

@@ -32,7 +32,8 @@ import tensorflow as tf
 from qkernel.errors import ConfigError
 from qkernel.methods.dd.augment import augment, parse_strategy
 from qkernel.methods.dd.synthetic import (
-    Distilled, DistillTask, decode, init_pool, initial_images, load_state, record_step, sample_by_class,
+    Distilled, DistillTask, balanced_labels, decode, decoded_labels, init_pool, initial_images, load_state,
+    record_step, sample_by_class,
 )
 from qkernel.schema import PositiveFloat, PositiveInt, Strict
 
@@ -102,11 +103,11 @@ def distill(
     model, pool = init_pool(task.factory, options.init_pool, seed)
     embed = embedder(model, options.layers)
     images = tf.Variable(images0, name="synthetic_images")
-    syn_labels = tf.constant(np.repeat(labels0, factor**2), tf.int32)  # the decoded images' labels
+    syn_labels = tf.constant(decoded_labels(labels0, factor), tf.int32)
     optimizer = (tf.keras.optimizers.SGD(options.lr, momentum=0.5) if options.optimizer == "sgd"
                  else tf.keras.optimizers.Adam(options.lr))
     per_class = max(1, task.real_batch // c)
-    real_labels = tf.constant(np.repeat(np.arange(c), per_class), tf.int32)
+    real_labels = tf.constant(balanced_labels(c, per_class), tf.int32)
     n_real = c * per_class
 
     @tf.function

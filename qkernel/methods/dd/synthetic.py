@@ -28,6 +28,7 @@ __all__ = [
     "ModelFactory",
     "balanced_labels",
     "decode",
+    "decoded_labels",
     "encode",
     "init_pool",
     "initial_images",
@@ -117,7 +118,7 @@ class Distilled:
         (``factor²`` full-size images per stored image, each with its stored image's label)."""
         if self.factor == 1:
             return self.images, self.labels
-        return decode(self.images, self.factor).numpy(), np.repeat(self.labels, self.factor**2)
+        return decode(self.images, self.factor).numpy(), decoded_labels(self.labels, self.factor)
 
 
 def balanced_labels(num_classes: int, per_class: int) -> np.ndarray:
@@ -189,6 +190,11 @@ def decode(images: np.ndarray | tf.Tensor, factor: int) -> tf.Tensor:
              for tile in tf.split(band, _tile_sizes(shape[1], factor), axis=2)]
     grown = tf.stack([tf.image.resize(t, shape[:2], method="bilinear") for t in tiles], axis=1)
     return tf.reshape(grown, (-1, *shape))
+
+
+def decoded_labels(labels: np.ndarray, factor: int) -> np.ndarray:
+    """The labels of :func:`decode`'s images: each stored image's label for each of its ``factor²`` tiles."""
+    return np.repeat(labels, factor**2)
 
 
 def encode(images: np.ndarray, factor: int) -> np.ndarray:
