@@ -69,6 +69,7 @@ class GradientMatching(_Method):
     name = gm.METHOD
     Options = gm.GradientMatchingOptions
     algorithm = gm.distill
+    multi_formation = True  # matches and trains on the decoded images of a dd.factor > 1 set (IDC)
 
     def check(self, images_per_class: int, num_classes: int) -> None:
         """Fail before any work on an unknown augmentation."""

@@ -16,6 +16,9 @@ second order, through the native kernel for quantum models). Between matches the
 ``inner_loop`` SGD steps on the (augmented) synthetic set, so later matches see trained weights.
 
 Fresh networks come from a pool of ``init_pool`` initialisations, as in distribution matching.
+With ``task.factor`` > 1 (multi-formation, Kim et al. 2022 — their IDC is this method with it) the
+matches and the network's steps see the decoded images, and the match's gradient runs back through
+the decoding into the stored ones.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ import tensorflow as tf
 
 from qkernel.methods.dd.augment import augment, parse_strategy
 from qkernel.methods.dd.synthetic import (
-    Distilled, DistillTask, init_pool, initial_images, load_state, record_step, sample_by_class,
+    Distilled, DistillTask, decode, decoded_labels, init_pool, initial_images, load_state, record_step,
+    sample_by_class,
 )
 from qkernel.nn.training import reset_optimizer
 from qkernel.sim.kernel import inline_circuits
@@ -150,12 +154,14 @@ def distill(
         The synthetic images and their labels (no learned rates: any trainer may use them).
     """
     strategy = parse_strategy(options.augment)
-    c, ipc, seed = task.num_classes, task.images_per_class, task.seed
-    images0, labels0 = initial_images(task.x_train, task.y_train, c, ipc, task.image_init, seed)
+    c, seed, factor = task.num_classes, task.seed, task.factor
+    images0, labels0 = initial_images(task.x_train, task.y_train, c, task.images_per_class, task.image_init, seed,
+                                      factor)
+    ipc = task.images_per_class * factor**2  # decoded images per class, the ones matched and trained on
     model, pool = init_pool(task.factory, options.init_pool, seed)
     matched = [v for v in model.trainable_variables if not any(u in v.name for u in UNMATCHED)]
     images = tf.Variable(images0, name="synthetic_images")
-    syn_labels = tf.constant(labels0, tf.int32)
+    syn_labels = tf.constant(decoded_labels(labels0, factor), tf.int32)
     image_opt = (tf.keras.optimizers.SGD(options.lr, momentum=0.5) if options.optimizer == "sgd"
                  else tf.keras.optimizers.Adam(options.lr))
     net_opt = tf.keras.optimizers.SGD(options.net_lr)
@@ -166,14 +172,18 @@ def distill(
 
     def match(x_real: np.ndarray, aug_seed: tf.Tensor) -> float:
         """One match over every class: the synthetic images take one step on the summed distance."""
-        distance, grad = match_all(tf.convert_to_tensor(x_real), tf.convert_to_tensor(images), aug_seed)
+        with tf.GradientTape() as tape:
+            decoded = decode(images, factor)
+        distance, grad = match_all(tf.convert_to_tensor(x_real), decoded, aug_seed)
+        if factor > 1:  # back through the decoding into the stored images
+            grad = tape.gradient(decoded, images, output_gradients=tf.cast(grad, decoded.dtype))
         image_opt.apply_gradients([(tf.cast(grad, images.dtype), images)])
         return float(distance)
 
     @tf.function
     def net_step(aug_seed: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
-            loss = _ce(model, augment(tf.stop_gradient(tf.convert_to_tensor(images)), strategy, aug_seed), syn_labels)
+            loss = _ce(model, augment(tf.stop_gradient(decode(images, factor)), strategy, aug_seed), syn_labels)
         net_opt.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
         return loss
 
@@ -192,4 +202,4 @@ def distill(
                 net_step(tf.constant([seed + 1, 100_000 * step + 1000 * ol + il], tf.int32))
         record_step(history, step, float(np.mean(distances)) / c, METHOD, "lr", on_step)
     return Distilled(images.numpy(), labels0, np.zeros(0, np.float32), history, best_step=task.outer_steps,
-                     steps=1, known_init=None, method=METHOD)
+                     steps=1, known_init=None, method=METHOD, factor=factor)

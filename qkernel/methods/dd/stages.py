@@ -101,7 +101,8 @@ def check_dd(params: Params, registry: Registry | None = None) -> None:
     method.check(params.dd.images_per_class, num_classes)
     if params.dd.factor > 1 and not getattr(method, "multi_formation", False):
         raise ConfigError(f"dd.factor={params.dd.factor}: {params.dd.method} distils one image per stored image; "
-                          f"multi-formed sets need a method that decodes them (distribution-matching), or dd.factor=1")
+                          "multi-formed sets need a method that decodes them (distribution-matching, "
+                          "gradient-matching), or dd.factor=1")
     for name in params.dd.methods.keys() & set(registry.names("dd_method")) - {params.dd.method}:
         try:  # the options of the methods not selected now are still checked: a typo shows before it matters
             registry.create("dd_method", name, **params.dd.method_options(name))

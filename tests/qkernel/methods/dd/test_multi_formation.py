@@ -50,7 +50,13 @@ def test_real_init_tiles_factor_squared_different_real_images_into_each_stored_o
 
 
 @pytest.mark.slow
-def test_distribution_matching_distils_a_multi_formed_set_that_trains_on_its_decoded_images(tmp_path) -> None:
+@pytest.mark.parametrize("method, options", [
+    ("distribution-matching", ["dd.methods.distribution-matching.init_pool=2"]),
+    ("gradient-matching", ["dd.methods.gradient-matching.init_pool=2", "dd.methods.gradient-matching.outer_loop=2",
+                           "dd.methods.gradient-matching.inner_loop=1"]),
+])
+def test_a_decoding_method_distils_a_multi_formed_set_that_trains_on_its_decoded_images(tmp_path, method,
+                                                                                       options) -> None:
     from qkernel.data import load_dataset
 
     def lenet(seed: int) -> tf.keras.Model:
@@ -58,7 +64,7 @@ def test_distribution_matching_distils_a_multi_formed_set_that_trains_on_its_dec
         return get_registry().create("model", "lenet", input_shape=(28, 28), num_classes=2)
 
     p = load_params(None, ["data.classes=0,1", "data.per_class=20", "data.test_per_class=5",
-                           f"data.out_dir={tmp_path}", "dd.methods.distribution-matching.init_pool=2"])
+                           f"data.out_dir={tmp_path}", f"dd.method={method}", *options])
     data = load_dataset(p)
     task = DistillTask(lenet, data.x["train"], data.y["train"], 2,
                        images_per_class=1, image_init="real", outer_steps=2, real_batch=8, seed=0, factor=2)
@@ -72,9 +78,10 @@ def test_distribution_matching_distils_a_multi_formed_set_that_trains_on_its_dec
 
 
 def test_a_method_that_does_not_decode_refuses_a_factor_and_old_sets_read_as_factor_one(tmp_path) -> None:
-    with pytest.raises(ConfigError, match=r"dd.factor=2: gradient-matching .*distribution-matching"):
-        check_dd(load_params(None, ["dd.method=gradient-matching", "dd.factor=2"]))
+    with pytest.raises(ConfigError, match=r"dd.factor=2: performance-matching .*distribution-matching"):
+        check_dd(load_params(None, ["dd.method=performance-matching", "dd.factor=2"]))
     check_dd(load_params(None, ["dd.factor=2"]))  # distribution matching decodes
+    check_dd(load_params(None, ["dd.method=gradient-matching", "dd.factor=2"]))  # so does gradient matching
     with pytest.raises(ConfigError, match="dd.factor"):
         load_params(None, ["dd.factor=0"])
     path = save_distilled(Distilled(np.zeros((2, 4, 4), np.float32), np.arange(2), np.zeros(0, np.float32)), tmp_path)
