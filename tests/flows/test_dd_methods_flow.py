@@ -23,8 +23,8 @@ Q2 = "{label: q2, model: quantum_lenet, options: {readout: hermitian, n_qubits: 
 #: trajectory matching's second order through the quantum model is tested in tests/qkernel/methods/dd.
 MODELS = {"distribution-matching": f"[{LENET}, {Q2}]", "gradient-matching": f"[{Q2}]",
           "trajectory-matching": f"[{LENET}]"}
-#: Multi-formation (dd.factor) per method: distribution matching, the method that decodes, distils multi-formed sets.
-FACTOR = {"distribution-matching": 2}
+#: Multi-formation (dd.factor) per method: the methods that decode distil multi-formed sets.
+FACTOR = {"distribution-matching": 2, "gradient-matching": 2}
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))
