@@ -100,9 +100,10 @@ def check_dd(params: Params, registry: Registry | None = None) -> None:
     method = build_method(params, registry)
     method.check(params.dd.images_per_class, num_classes)
     if params.dd.factor > 1 and not getattr(method, "multi_formation", False):
+        decoding = [n for n in registry.names("dd_method")
+                    if getattr(registry.get("dd_method", n).factory, "multi_formation", False)]
         raise ConfigError(f"dd.factor={params.dd.factor}: {params.dd.method} distils one image per stored image; "
-                          "multi-formed sets need a method that decodes them (distribution-matching, "
-                          "gradient-matching), or dd.factor=1")
+                          f"multi-formed sets need a method that decodes them ({', '.join(decoding)}), or dd.factor=1")
     for name in params.dd.methods.keys() & set(registry.names("dd_method")) - {params.dd.method}:
         try:  # the options of the methods not selected now are still checked: a typo shows before it matters
             registry.create("dd_method", name, **params.dd.method_options(name))
