@@ -78,7 +78,8 @@ def test_a_decoding_method_distils_a_multi_formed_set_that_trains_on_its_decoded
 
 
 def test_a_method_that_does_not_decode_refuses_a_factor_and_old_sets_read_as_factor_one(tmp_path) -> None:
-    with pytest.raises(ConfigError, match=r"dd.factor=2: performance-matching .*distribution-matching"):
+    decoding = r"\(distribution-matching, gradient-matching\)"  # the registered methods that decode
+    with pytest.raises(ConfigError, match=rf"dd.factor=2: performance-matching .*{decoding}"):
         check_dd(load_params(None, ["dd.method=performance-matching", "dd.factor=2"]))
     check_dd(load_params(None, ["dd.factor=2"]))  # distribution matching decodes
     check_dd(load_params(None, ["dd.method=gradient-matching", "dd.factor=2"]))  # so does gradient matching
