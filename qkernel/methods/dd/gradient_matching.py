@@ -175,8 +175,7 @@ def distill(
         with tf.GradientTape() as tape:
             decoded = decode(images, factor)
         distance, grad = match_all(tf.convert_to_tensor(x_real), decoded, aug_seed)
-        if factor > 1:  # back through the decoding into the stored images
-            grad = tape.gradient(decoded, images, output_gradients=tf.cast(grad, decoded.dtype))
+        grad = tape.gradient(decoded, images, output_gradients=tf.cast(grad, decoded.dtype))  # through the decoding
         image_opt.apply_gradients([(tf.cast(grad, images.dtype), images)])
         return float(distance)
 
