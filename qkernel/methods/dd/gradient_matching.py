@@ -180,9 +180,9 @@ def distill(
         return float(distance)
 
     @tf.function
-    def net_step(aug_seed: tf.Tensor) -> tf.Tensor:
+    def net_step(decoded: tf.Tensor, aug_seed: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
-            loss = _ce(model, augment(tf.stop_gradient(decode(images, factor)), strategy, aug_seed), syn_labels)
+            loss = _ce(model, augment(decoded, strategy, aug_seed), syn_labels)
         net_opt.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
         return loss
 
@@ -197,8 +197,9 @@ def distill(
             distances.append(match(task.x_train[idx], tf.constant([seed, 1000 * step + ol], tf.int32)))
             if ol == options.outer_loop - 1:
                 break
+            decoded = decode(images.value(), factor)  # the images only change at matches: decoded once per match
             for il in range(options.inner_loop):
-                net_step(tf.constant([seed + 1, 100_000 * step + 1000 * ol + il], tf.int32))
+                net_step(decoded, tf.constant([seed + 1, 100_000 * step + 1000 * ol + il], tf.int32))
         record_step(history, step, float(np.mean(distances)) / c, METHOD, "lr", on_step)
     return Distilled(images.numpy(), labels0, np.zeros(0, np.float32), history, best_step=task.outer_steps,
                      steps=1, known_init=None, method=METHOD, factor=factor)
