@@ -44,6 +44,15 @@ def distill_dir(p: Params, label: str) -> Path:
     return Path(p.runs_dir) / "dd-sets" / f"{p.data.name}-{p.dd.method}-{p.dd.images_per_class}ipc-{key}" / label
 
 
+def checkpoint_path(p: Params, label: str) -> Path:
+    """Where model ``label``'s distillation keeps its state to resume from: keyed by what shapes the set except
+    the step count, so an interrupted run resumes and a run with more steps continues this one."""
+    shaping = _distillation(p, label)
+    del shaping["dd"]["outer_steps"]
+    key = short_hash(shaping, CODE)
+    return Path(p.runs_dir) / "dd-sets" / f"{p.data.name}-work" / label / f"checkpoint-{p.dd.method}-{key}.npz"
+
+
 def distillation_key(context: Any, inputs: dict[str, Any]) -> str:
     """Cache key of a distill task: what shapes the set, the data file and the runs directory's identity."""
     return short_hash(_distillation(inputs["params"], inputs["label"]), inputs["data_path"], inputs["code"],
@@ -60,7 +69,13 @@ def distill(params: Params, label: str, data_path: str, code: str) -> dict[str, 
     bar = artifacts.StepProgress(f"distill {label}", params.dd.outer_steps)
     every = max(1, params.dd.outer_steps // 10)
 
+    starting = True
+
     def on_step(r: dict[str, float]) -> None:
+        nonlocal starting
+        if starting and r["step"] > 1:
+            log.info("%s resumed after outer step %d from %s", label, r["step"] - 1, checkpoint)
+        starting = False
         bar.update(r["step"], loss=r["loss"])
         if r["step"] % every == 0 or r["step"] == 1:
             log.info("%s outer step %d: %s", label, r["step"],
@@ -69,7 +84,9 @@ def distill(params: Params, label: str, data_path: str, code: str) -> dict[str, 
     # What a method computes from the real data alone (trajectory matching's experts, keyed by their own
     # inputs) is kept per dataset and model, so another step count or image rate reuses it.
     work = Path(params.runs_dir) / "dd-sets" / f"{params.data.name}-work" / label
-    result = distill_stage(params, Path(data_path), label, distill_dir(params, label), on_step=on_step, work_dir=work)
+    checkpoint = checkpoint_path(params, label)
+    result = distill_stage(params, Path(data_path), label, distill_dir(params, label), on_step=on_step, work_dir=work,
+                           checkpoint=checkpoint)
     bar.close()
     return result
 

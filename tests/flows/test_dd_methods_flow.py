@@ -57,6 +57,9 @@ def test_method_runs_the_dd_flow_end_to_end_on_cifar_format_files(prefect_server
         # trajectory matching keeps its experts per dataset and model, for any other step count to reuse
         work = tmp_path / "runs" / "dd-sets" / "cifar10-work" / label
         assert len(list(work.glob("experts-*.npz"))) == (method == "trajectory-matching")
+        # and every method here keeps a checkpoint of its last step there, for a longer run to continue from
+        checkpoints = list(work.glob(f"checkpoint-{method}-*.npz"))
+        assert len(checkpoints) == 1 and int(np.load(checkpoints[0])["step"]) == 2, checkpoints
     if "q2" in metrics:
         cost = metrics["q2"]["quantum_cost"]
         assert cost["layers"][0]["ansatz_angles"] == 6  # 1 strongly entangling layer
@@ -64,6 +67,29 @@ def test_method_runs_the_dd_flow_end_to_end_on_cifar_format_files(prefect_server
     report = (run / "report.md").read_text()
     assert method in report and ("## Multi-formation (factor 2)" in report) == (factor > 1)
     assert (f"{method} (factor 2)" in report) == (factor > 1)  # beside every number of a multi-formed set
+
+    if method == "distribution-matching":
+        _a_longer_run_continues_from_the_checkpoints(overrides, tmp_path / "runs" / "dd-sets" / "cifar10-work")
+
+
+def _a_longer_run_continues_from_the_checkpoints(overrides: list[str], work: Path) -> None:
+    """``dd.outer_steps=3`` after the 2-step run distils one step, not three: marked in the checkpoint's
+    history, the mark shows up in the longer run's set."""
+    from flows.dd import dd_pipeline
+    from qkernel.io import atomic_save_npz, read_npz
+
+    for checkpoint in work.glob("*/checkpoint-*.npz"):
+        kept = read_npz(checkpoint)
+        history = json.loads(str(kept["history"]))
+        history[0]["loss"] = 12345.0
+        atomic_save_npz(checkpoint, {**kept, "history": np.asarray(json.dumps(history))})
+    # One model and one evaluation each keep the check cheap; neither is part of a checkpoint's key.
+    longer = dd_pipeline(overrides=[*overrides, "dd.outer_steps=3", f"dd.models=[{LENET}]", "dd.eval.inits=1",
+                                    "dd.eval.real_draws=1"])
+    assert set(longer["distilled"]) == {"lenet"}
+    for path in longer["distilled"].values():
+        history = json.loads(Path(path).with_name("history.json").read_text())
+        assert [h["step"] for h in history] == [1, 2, 3] and history[0]["loss"] == 12345.0, history
 
 
 THIRD_PARTY = '''

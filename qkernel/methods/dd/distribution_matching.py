@@ -31,6 +31,7 @@ import tensorflow as tf
 
 from qkernel.errors import ConfigError
 from qkernel.methods.dd.augment import augment, parse_strategy
+from qkernel.methods.dd.resume import Checkpoint
 from qkernel.methods.dd.synthetic import (
     Distilled, DistillTask, balanced_labels, decode, decoded_labels, init_pool, initial_images, load_state,
     record_step, sample_by_class,
@@ -124,10 +125,13 @@ def distill(
 
     rng = np.random.default_rng([seed, 2])
     history: list[dict[str, float]] = []
-    for k in range(1, task.outer_steps + 1):
+    checkpoint = Checkpoint(task.checkpoint, task.checkpoint_every, METHOD, [images], [(optimizer, [images])], rng,
+                            history)
+    for k in range(checkpoint.restore(task.outer_steps) + 1, task.outer_steps + 1):
         load_state(model, pool[int(rng.integers(len(pool)))])
         idx = sample_by_class(task.y_train, c, per_class, rng)
         loss = float(step(tf.convert_to_tensor(task.x_train[idx]), tf.constant([seed, k], tf.int32)))
         record_step(history, k, loss, METHOD, "lr", on_step)
+        checkpoint.after(k, task.outer_steps)
     return Distilled(images.numpy(), labels0, np.zeros(0, np.float32), history, best_step=task.outer_steps,
                      steps=1, known_init=None, method=METHOD, factor=factor)

@@ -30,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from qkernel.methods.dd.augment import augment, parse_strategy
+from qkernel.methods.dd.resume import Checkpoint
 from qkernel.methods.dd.synthetic import (
     Distilled, DistillTask, decode, decoded_labels, init_pool, initial_images, load_state, record_step,
     sample_by_class,
@@ -188,7 +189,9 @@ def distill(
 
     rng = np.random.default_rng([seed, 2])
     history: list[dict[str, float]] = []
-    for step in range(1, task.outer_steps + 1):
+    checkpoint = Checkpoint(task.checkpoint, task.checkpoint_every, METHOD, [images], [(image_opt, [images])], rng,
+                            history)  # the networks' optimiser starts afresh every outer step: nothing to keep
+    for step in range(checkpoint.restore(task.outer_steps) + 1, task.outer_steps + 1):
         load_state(model, pool[int(rng.integers(len(pool)))])
         reset_optimizer(net_opt)
         distances = []
@@ -201,5 +204,6 @@ def distill(
             for il in range(options.inner_loop):
                 net_step(decoded, tf.constant([seed + 1, 100_000 * step + 1000 * ol + il], tf.int32))
         record_step(history, step, float(np.mean(distances)) / c, METHOD, "lr", on_step)
+        checkpoint.after(step, task.outer_steps)
     return Distilled(images.numpy(), labels0, np.zeros(0, np.float32), history, best_step=task.outer_steps,
                      steps=1, known_init=None, method=METHOD, factor=factor)

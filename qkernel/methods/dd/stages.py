@@ -146,18 +146,21 @@ def load_distilled(path: Path) -> Distilled:
 def distill_stage(
     params: Params, data_path: Path, label: str, out_dir: Path,
     on_step: Callable[[dict[str, float]], None] | None = None, work_dir: Path | None = None,
+    checkpoint: Path | None = None,
 ) -> dict[str, Any]:
     """Distill the training split for model ``label`` with ``dd.method``; writes ``distilled.npz`` and ``history.json``.
 
     ``work_dir`` (default ``out_dir``, so DVC versions it with the set) is where the method may keep what it
-    computes from the real data alone (:attr:`DistillTask.work_dir`).
+    computes from the real data alone (:attr:`DistillTask.work_dir`); ``checkpoint`` where it keeps its state
+    to resume from (:attr:`DistillTask.checkpoint`; default none).
     """
     data = load_prepared(Path(data_path))
     spec = model_spec(params, label)
     dd = params.dd
     task = DistillTask(model_factory(params, spec, data.image_shape, data.num_classes), data.x["train"],
                        data.y["train"], data.num_classes, dd.images_per_class, dd.image_init, dd.outer_steps,
-                       dd.real_batch, params.seed, factor=dd.factor, work_dir=Path(work_dir or out_dir))
+                       dd.real_batch, params.seed, factor=dd.factor, work_dir=Path(work_dir or out_dir),
+                       checkpoint=checkpoint)
     result = build_method(params).distill(task, on_step)
     path = save_distilled(result, Path(out_dir))
     return {"label": label, "method": result.method, "distilled": str(path), "final_loss": result.history[-1]["loss"],

@@ -62,6 +62,11 @@ class DistillTask:
             its own inputs, to reuse when they come again (trajectory matching's expert
             trajectories): in DVC the set's output directory (versioned with the set), in the flow
             one directory per dataset and model. ``None``: keep nothing.
+        checkpoint: Where a method that supports it (distribution, gradient and trajectory matching) keeps
+            its state every ``checkpoint_every`` steps and after the last, and resumes from
+            (:class:`qkernel.methods.dd.resume.Checkpoint`): a file keyed by everything that shapes the set
+            except ``outer_steps``. ``None``: no checkpoints.
+        checkpoint_every: Outer steps between checkpoints.
     """
 
     factory: ModelFactory
@@ -75,6 +80,8 @@ class DistillTask:
     seed: int
     factor: int = 1
     work_dir: Path | None = None
+    checkpoint: Path | None = None
+    checkpoint_every: int = 50
 
 
 @dataclass

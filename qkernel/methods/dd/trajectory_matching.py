@@ -34,6 +34,7 @@ from qkernel.data.prepare import array_hash
 from qkernel.errors import ConfigError
 from qkernel.io import atomic_save_npz, read_npz
 from qkernel.methods.dd.augment import augment, parse_strategy
+from qkernel.methods.dd.resume import Checkpoint
 from qkernel.methods.dd.synthetic import (
     Distilled, DistillTask, ModelFactory, initial_images, initial_state, load_state, record_step,
 )
@@ -213,7 +214,9 @@ def distill(
 
     rng = np.random.default_rng([seed, 2])
     history: list[dict[str, float]] = []
-    for k in range(1, task.outer_steps + 1):
+    checkpoint = Checkpoint(task.checkpoint, task.checkpoint_every, METHOD, [images, log_lr],
+                            [(image_opt, [images]), (lr_opt, [log_lr])], rng, history)
+    for k in range(checkpoint.restore(task.outer_steps) + 1, task.outer_steps + 1):
         e = int(rng.integers(len(experts)))
         for v, value in zip(fixed, _unflat(frozen[e], fixed_shapes)):
             v.assign(value)  # the student shares the expert's fixed weights
@@ -221,5 +224,6 @@ def distill(
         loss = float(step(tf.constant(trajectory[t]), tf.constant(trajectory[t + options.expert_span]),
                           tf.constant(rng.permutation(n_images), tf.int32), tf.constant([seed, k], tf.int32)))
         record_step(history, k, loss, METHOD, "lr", on_step, mean_lr=float(tf.exp(log_lr)))
+        checkpoint.after(k, task.outer_steps)
     return Distilled(images.numpy(), labels0, np.zeros(0, np.float32), history, best_step=task.outer_steps,
                      steps=1, known_init=None, method=METHOD)

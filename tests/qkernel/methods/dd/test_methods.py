@@ -24,15 +24,6 @@ TINY = {
 }
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    from qkernel.data import load_dataset
-
-    out = tmp_path_factory.mktemp("data")
-    return load_dataset(load_params(None, ["data.classes=0,1", "data.per_class=20", "data.test_per_class=5",
-                                           f"data.out_dir={out}"]))
-
-
 def quantum(seed: int) -> tf.keras.Model:
     tf.keras.utils.set_random_seed(seed)
     return get_registry().create("model", "quantum_lenet", input_shape=(28, 28), num_classes=2, n_qubits=4, depth=1)
