@@ -66,8 +66,8 @@ class Checkpoint:
         a = read_npz(self.path)
         self.saved = int(a["step"])
         shapes = [tuple(a[f"variable{i}"].shape) for i in range(len(self.variables))]
-        if str(a["method"]) != self.method or shapes != [tuple(v.shape) for v in self.variables]:
-            mine = [tuple(v.shape) for v in self.variables]
+        mine = [tuple(v.shape) for v in self.variables]
+        if str(a["method"]) != self.method or shapes != mine:
             raise ConfigError(f"{self.path}: a checkpoint of {str(a['method'])!r} with variables {shapes}, not of "
                               f"{self.method!r} with {mine}; delete it to start over")
         if self.saved > outer_steps:
