@@ -44,13 +44,18 @@ def distill_dir(p: Params, label: str) -> Path:
     return Path(p.runs_dir) / "dd-sets" / f"{p.data.name}-{p.dd.method}-{p.dd.images_per_class}ipc-{key}" / label
 
 
+def work_dir(p: Params, label: str) -> Path:
+    """``runs/dd-sets/<dataset>-work/<label>``: what model ``label``'s distillations keep across step counts
+    (trajectory matching's experts, keyed by their own inputs; checkpoints)."""
+    return Path(p.runs_dir) / "dd-sets" / f"{p.data.name}-work" / label
+
+
 def checkpoint_path(p: Params, label: str) -> Path:
     """Where model ``label``'s distillation keeps its state to resume from: keyed by what shapes the set except
     the step count, so an interrupted run resumes and a run with more steps continues this one."""
     shaping = _distillation(p, label)
     del shaping["dd"]["outer_steps"]
-    key = short_hash(shaping, CODE)
-    return Path(p.runs_dir) / "dd-sets" / f"{p.data.name}-work" / label / f"checkpoint-{p.dd.method}-{key}.npz"
+    return work_dir(p, label) / f"checkpoint-{p.dd.method}-{short_hash(shaping, CODE)}.npz"
 
 
 def distillation_key(context: Any, inputs: dict[str, Any]) -> str:
@@ -83,10 +88,9 @@ def distill(params: Params, label: str, data_path: str, code: str) -> dict[str, 
 
     # What a method computes from the real data alone (trajectory matching's experts, keyed by their own
     # inputs) is kept per dataset and model, so another step count or image rate reuses it.
-    work = Path(params.runs_dir) / "dd-sets" / f"{params.data.name}-work" / label
     checkpoint = checkpoint_path(params, label)
-    result = distill_stage(params, Path(data_path), label, distill_dir(params, label), on_step=on_step, work_dir=work,
-                           checkpoint=checkpoint)
+    result = distill_stage(params, Path(data_path), label, distill_dir(params, label), on_step=on_step,
+                           work_dir=work_dir(params, label), checkpoint=checkpoint)
     bar.close()
     return result
 
