@@ -46,6 +46,8 @@ err_console = Console(stderr=True)
 
 #: Set by ``--debug``: qdistill's own errors are raised with their traceback instead of one line.
 DEBUG = False
+#: Set by ``--verbose``: Prefect's INFO records go to the console (so no status line follows the log file).
+VERBOSE = False
 
 
 @app.callback()
@@ -56,8 +58,8 @@ def _setup(
     debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")] = False,
 ) -> None:
     """Runs before every command (not for --help): TensorFlow threading, how much the console shows."""
-    global DEBUG
-    DEBUG = debug
+    global DEBUG, VERBOSE
+    DEBUG, VERBOSE = debug, verbose
     # run and ablation train two KD tasks side by side in this process (the flows' task threads).
     side_by_side = ctx.invoked_subcommand in ("run", "ablation")
     qkernel.configure_tensorflow(qkernel.threads_per_task(2) if side_by_side else None)

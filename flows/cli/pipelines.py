@@ -11,7 +11,9 @@ from typing import Annotated, Any
 
 import typer
 
+from flows import cli
 from flows.cli import DataDirOpt, ParamsOpt, SetOpt, app, console, friendly_errors, load, log_file
+from flows.cli.follow import following
 from flows.cli.output import print_dd_results, print_kd_results
 from qkernel.config import Params
 
@@ -19,12 +21,14 @@ from qkernel.config import Params
 @contextmanager
 def run_context(p: Params, command: str) -> Iterator[None]:
     """Around a command's flows: the Prefect API (a temporary server that dies with the command if none is
-    set), a log file with every record, and no half-made ``runs_dir`` left behind by an early error."""
+    set), a log file with every record, a status line following it on a terminal (not with ``--verbose``,
+    which prints the records themselves), and no half-made ``runs_dir`` left behind by an early error."""
     from flows.server import api_server
 
     fresh = not Path(p.runs_dir).exists()
     try:
-        with api_server(), log_file(p, command) as path:
+        with api_server(), log_file(p, command) as path, \
+                following(path, console, f"qdistill {command}", show=not cli.VERBOSE):
             yield
             console.print(f"full log: {path}", highlight=False)
     except BaseException:
