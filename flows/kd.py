@@ -146,9 +146,17 @@ def tune_task(params: Params, data_path: str, teacher: dict[str, Any], reducer_p
     """Optuna studies on validation: the learning rate (baseline), then T and α (KD); resumes a killed study."""
     from qkernel.methods.kd.tuning import tune_stage
 
+    log = get_run_logger()
+
+    def on_trial(r: dict[str, Any]) -> None:
+        outcome = (f"validation {r['value']:.4f}" if r["state"] == "COMPLETE"
+                   else f"pruned after {r['epochs']} epochs")
+        best = "" if r["best"] is None else f" (best {r['best']:.4f})"
+        log.info("tuning %s: trial %d/%d %s%s", r["study"], r["trial"], r["trials"], outcome, best)
+
     out = run_dir(params) / "tune"
-    chosen = tune_stage(params, Path(data_path), Path(teacher["logits"]), Path(reducer_path), out)
-    get_run_logger().info("tuned: learning rate %.3g, T %.3g, alpha %.3g (validation %.4f baseline, %.4f KD)",
+    chosen = tune_stage(params, Path(data_path), Path(teacher["logits"]), Path(reducer_path), out, on_trial)
+    log.info("tuned: learning rate %.3g, T %.3g, alpha %.3g (validation %.4f baseline, %.4f KD)",
                           chosen["learning_rate"], chosen["temperature"], chosen["alpha"],
                           chosen["baseline_val_accuracy"], chosen["kd_val_accuracy"])
     return chosen

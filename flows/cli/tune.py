@@ -24,18 +24,23 @@ def tune(
     `qdistill run --params FILE` (it also records, in kd.tuned, what the values were tuned on).
     A killed study resumes where it stopped.
     """
+    from flows.cli.pipelines import run_context
     from flows.common import check
     from flows.kd import kd_tune
+    from qkernel.io import atomic_write_text
 
     p = load(params, set_, data_dir)
     check(p, kd=True)
-    chosen = kd_tune(params=p)
-    text = Path(chosen["params_file"]).read_text()
-    if out is not None:
-        out.write_text(text)
-    t = p.kd.tune
-    console.print(f"tuned on the validation split of {p.data.name} ({t.trials} trials per study, {t.epochs} epochs, "
-                  f"seeds {list(t.seeds)}): learning rate {chosen['learning_rate']:.3g} (baseline validation "
-                  f"{100 * chosen['baseline_val_accuracy']:.2f} %), T = {chosen['temperature']:.3g}, "
-                  f"α = {chosen['alpha']:.3g} (KD validation {100 * chosen['kd_val_accuracy']:.2f} %)", highlight=False)
-    console.print(f"parameter file: {out or chosen['params_file']}\n{text}", highlight=False)
+    with run_context(p, "tune"):
+        chosen = kd_tune(params=p)
+        text = Path(chosen["params_file"]).read_text()
+        if out is not None:
+            atomic_write_text(out, text)
+        t = p.kd.tune
+        console.print(f"tuned on the validation split of {p.data.name} ({t.trials} trials per study, "
+                      f"{t.epochs} epochs, seeds {list(t.seeds)}): learning rate {chosen['learning_rate']:.3g} "
+                      f"(baseline validation {100 * chosen['baseline_val_accuracy']:.2f} %), "
+                      f"T = {chosen['temperature']:.3g}, "
+                      f"α = {chosen['alpha']:.3g} (KD validation {100 * chosen['kd_val_accuracy']:.2f} %)",
+                      highlight=False)
+        console.print(f"parameter file: {out or chosen['params_file']}\n{text}", highlight=False)

@@ -72,7 +72,25 @@ def _objective(p: Params, data: PreparedDataset, logits: np.ndarray | None, redu
     return objective
 
 
-def _study(name: str, p: Params, storage: str, objective: Callable[[Any], float]) -> Any:
+def _reporter(name: str, trials: int, on_trial: Callable[[dict[str, Any]], None]) -> Callable[[Any, Any], None]:
+    """An Optuna callback that hands ``on_trial`` each finished trial of study ``name`` (see :func:`tune`)."""
+    import optuna
+
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+    def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        states = [tr.state for tr in study.trials]
+        best = max((tr.value for tr in study.trials if tr.state == finished[0]), default=None)
+        # counted, not trial.number: a trial killed mid-run stays in the study unfinished and keeps its number
+        on_trial({"study": name, "trial": sum(s in finished for s in states), "trials": trials,
+                  "state": trial.state.name, "value": trial.value, "epochs": len(trial.intermediate_values),
+                  "best": best})
+
+    return report
+
+
+def _study(name: str, p: Params, storage: str, objective: Callable[[Any], float],
+           on_trial: Callable[[dict[str, Any]], None] | None = None) -> Any:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -83,7 +101,8 @@ def _study(name: str, p: Params, storage: str, objective: Callable[[Any], float]
     )
     done = [tr for tr in study.trials if tr.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
     if len(done) < p.kd.tune.trials:
-        study.optimize(objective, n_trials=p.kd.tune.trials - len(done), catch=())
+        study.optimize(objective, n_trials=p.kd.tune.trials - len(done), catch=(),
+                       callbacks=None if on_trial is None else [_reporter(name, p.kd.tune.trials, on_trial)])
     return study
 
 
@@ -93,7 +112,7 @@ def _trials(study: Any) -> list[dict[str, Any]]:
 
 
 def tune(p: Params, data: PreparedDataset, teacher_train_logits: np.ndarray, reducer_state: dict[str, np.ndarray],
-         out: Path) -> dict[str, Any]:
+         out: Path, on_trial: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Run (or resume) both studies; returns the chosen values, their validation scores and every trial.
 
     Args:
@@ -102,13 +121,19 @@ def tune(p: Params, data: PreparedDataset, teacher_train_logits: np.ndarray, red
         teacher_train_logits: Cached teacher logits on the training split.
         reducer_state: The fitted reducer's state.
         out: Folder of the study database and the trials' checkpoints.
+        on_trial: Called after each trial this call runs (not those a resumed study loads) with ``study``,
+            ``trial`` (the study's finished trials, this one included) of ``trials``, ``state``
+            (``COMPLETE`` or ``PRUNED``), ``value`` (its validation accuracy; ``None`` when pruned),
+            ``epochs`` it trained (the first seed's) and the study's ``best`` so far.
     """
     out.mkdir(parents=True, exist_ok=True)
     storage = f"sqlite:///{out / 'optuna.db'}"
-    lr_study = _study("learning-rate", p, storage, _objective(p, data, None, reducer_state, "baseline", out))
+    lr_study = _study("learning-rate", p, storage, _objective(p, data, None, reducer_state, "baseline", out),
+                      on_trial)
     learning_rate = float(lr_study.best_params["learning_rate"])
     q = _trial_params(p, learning_rate)
-    kd_study = _study("kd", q, storage, _objective(q, data, teacher_train_logits, reducer_state, "kd", out))
+    kd_study = _study("kd", q, storage, _objective(q, data, teacher_train_logits, reducer_state, "kd", out),
+                      on_trial)
     return {
         "learning_rate": learning_rate, "temperature": float(kd_study.best_params["temperature"]),
         "alpha": float(kd_study.best_params["alpha"]),
@@ -129,11 +154,12 @@ def tuned_overrides(p: Params, chosen: dict[str, Any]) -> dict[str, Any]:
                    "tuned": record}}
 
 
-def tune_stage(p: Params, data_path: Path, teacher_logits_path: Path, reducer_path: Path, out: Path) -> dict[str, Any]:
+def tune_stage(p: Params, data_path: Path, teacher_logits_path: Path, reducer_path: Path, out: Path,
+               on_trial: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Tune on files (the flow's task): writes ``study.json`` and ``tuned.yaml`` under ``out``; returns the choice
-    with ``"params_file"``, the path of ``tuned.yaml``."""
+    with ``"params_file"``, the path of ``tuned.yaml``. ``on_trial``: as :func:`tune`'s."""
     data = load_prepared(Path(data_path))
-    chosen = tune(p, data, read_npz(teacher_logits_path)["train"], read_npz(reducer_path), Path(out))
+    chosen = tune(p, data, read_npz(teacher_logits_path)["train"], read_npz(reducer_path), Path(out), on_trial)
     atomic_write_json(Path(out) / "study.json", chosen)
     overlay = tuned_overrides(p, chosen)
     path = atomic_write_text(Path(out) / "tuned.yaml", "# written by qdistill tune (validation split only)\n"

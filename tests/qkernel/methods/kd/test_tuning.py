@@ -37,7 +37,14 @@ def test_tuning_chooses_values_in_range_on_validation_and_writes_a_loadable_para
     monkeypatch.setattr(tuning, "load_prepared", lambda path: data)  # the stage reads files: hand it the guarded data
     logits_path = atomic_save_npz(tmp_path / "logits.npz", {"train": logits})
     reducer_path = atomic_save_npz(tmp_path / "reducer.npz", {})
-    chosen = tune_stage(p, tmp_path / "data.npz", logits_path, reducer_path, tmp_path / "tune")
+    trials: list[dict] = []
+    chosen = tune_stage(p, tmp_path / "data.npz", logits_path, reducer_path, tmp_path / "tune", trials.append)
+    # each finished trial is reported as it ends: study, count, outcome, the study's best so far
+    assert [(t["study"], t["trial"], t["trials"], t["state"]) for t in trials] == [
+        ("learning-rate", 1, 1, "COMPLETE"), ("kd", 1, 1, "COMPLETE")]
+    assert [t["value"] for t in trials] == [t["best"] for t in trials] == pytest.approx(
+        [chosen["baseline_val_accuracy"], chosen["kd_val_accuracy"]])
+    assert all(t["epochs"] == 1 for t in trials)
     assert 0.001 <= chosen["learning_rate"] <= 0.01 and 2 <= chosen["temperature"] <= 4 and 0.5 <= chosen["alpha"] <= 0.9
     assert 0.0 <= chosen["baseline_val_accuracy"] <= 1.0
 
@@ -46,7 +53,9 @@ def test_tuning_chooses_values_in_range_on_validation_and_writes_a_loadable_para
     assert tuned.student.learning_rate == pytest.approx(chosen["learning_rate"], rel=1e-2)
     assert tuned.kd.tuned.trials == 1 and tuned.kd.tuned.dataset == "mnist-5k"
 
-    again = tune_stage(p, tmp_path / "data.npz", logits_path, reducer_path, tmp_path / "tune")  # resumes: no new trials
+    again = tune_stage(p, tmp_path / "data.npz", logits_path, reducer_path, tmp_path / "tune",  # resumes: no new trials
+                       trials.append)
+    assert len(trials) == 2
     assert again["learning_rate"] == chosen["learning_rate"] and again["temperature"] == chosen["temperature"]
 
 
