@@ -1,6 +1,6 @@
 """Live progress for the long commands: one transient status line that follows the command's log file.
 
-``qdistill run``, ``dd`` and ``ablation`` keep the console calm — Prefect's own console shows errors only —
+``qdistill run``, ``dd``, ``ablation`` and ``tune`` keep the console calm — Prefect's own console shows errors only —
 while their flows train for minutes to hours, in this process and in task worker processes. Every one of
 those processes appends its records to the command's log file (:func:`flows.cli.log_file`), so the file is
 the one place that sees all of them: on a terminal, :func:`following` shows the elapsed time and the newest
