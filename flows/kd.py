@@ -157,8 +157,8 @@ def tune_task(params: Params, data_path: str, teacher: dict[str, Any], reducer_p
     out = run_dir(params) / "tune"
     chosen = tune_stage(params, Path(data_path), Path(teacher["logits"]), Path(reducer_path), out, on_trial)
     log.info("tuned: learning rate %.3g, T %.3g, alpha %.3g (validation %.4f baseline, %.4f KD)",
-                          chosen["learning_rate"], chosen["temperature"], chosen["alpha"],
-                          chosen["baseline_val_accuracy"], chosen["kd_val_accuracy"])
+             chosen["learning_rate"], chosen["temperature"], chosen["alpha"], chosen["baseline_val_accuracy"],
+             chosen["kd_val_accuracy"])
     return chosen
 
 
