@@ -72,19 +72,24 @@ def _objective(p: Params, data: PreparedDataset, logits: np.ndarray | None, redu
     return objective
 
 
+def _finished(study: Any) -> list[Any]:
+    """The study's trials that ran to their end (completed or pruned); a trial killed mid-run stays unfinished."""
+    import optuna
+
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    return [tr for tr in study.trials if tr.state in states]
+
+
 def _reporter(name: str, trials: int, on_trial: Callable[[dict[str, Any]], None]) -> Callable[[Any, Any], None]:
     """An Optuna callback that hands ``on_trial`` each finished trial of study ``name`` (see :func:`tune`)."""
     import optuna
 
-    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-
     def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        states = [tr.state for tr in study.trials]
-        best = max((tr.value for tr in study.trials if tr.state == finished[0]), default=None)
-        # counted, not trial.number: a trial killed mid-run stays in the study unfinished and keeps its number
-        on_trial({"study": name, "trial": sum(s in finished for s in states), "trials": trials,
-                  "state": trial.state.name, "value": trial.value, "epochs": len(trial.intermediate_values),
-                  "best": best})
+        finished = _finished(study)
+        best = max((tr.value for tr in finished if tr.state == optuna.trial.TrialState.COMPLETE), default=None)
+        # counted, not trial.number: a trial killed mid-run keeps its number without finishing
+        on_trial({"study": name, "trial": len(finished), "trials": trials, "state": trial.state.name,
+                  "value": trial.value, "epochs": len(trial.intermediate_values), "best": best})
 
     return report
 
@@ -99,7 +104,7 @@ def _study(name: str, p: Params, storage: str, objective: Callable[[Any], float]
         sampler=optuna.samplers.TPESampler(seed=p.seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=max(1, p.kd.tune.epochs // 3)),
     )
-    done = [tr for tr in study.trials if tr.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+    done = _finished(study)
     if len(done) < p.kd.tune.trials:
         study.optimize(objective, n_trials=p.kd.tune.trials - len(done), catch=(),
                        callbacks=None if on_trial is None else [_reporter(name, p.kd.tune.trials, on_trial)])
@@ -123,8 +128,9 @@ def tune(p: Params, data: PreparedDataset, teacher_train_logits: np.ndarray, red
         out: Folder of the study database and the trials' checkpoints.
         on_trial: Called after each trial this call runs (not those a resumed study loads) with ``study``,
             ``trial`` (the study's finished trials, this one included) of ``trials``, ``state``
-            (``COMPLETE`` or ``PRUNED``), ``value`` (its validation accuracy; ``None`` when pruned),
-            ``epochs`` it trained (the first seed's) and the study's ``best`` so far.
+            (``COMPLETE`` or ``PRUNED``), ``value`` (its validation accuracy; when pruned, the first seed's
+            at the epoch it stopped), ``epochs`` it trained (the first seed's) and the study's ``best`` so far
+            (over completed trials; ``None`` before the first).
     """
     out.mkdir(parents=True, exist_ok=True)
     storage = f"sqlite:///{out / 'optuna.db'}"
