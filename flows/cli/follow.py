@@ -25,7 +25,8 @@ __all__ = ["POLL_SECONDS", "following", "progress_message"]
 #: How often the status line re-reads the log file.
 POLL_SECONDS = 0.5
 
-# flows.common.copy_logs_to's format: "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# flows.common.copy_logs_to's format: "%(asctime)s %(levelname)s %(name)s: %(message)s" (tests/flows/test_follow.py
+# reads lines its handler wrote, so a change to one breaks the test until the other follows)
 _RECORD = re.compile(r"^\S+ \S+ (?:INFO|WARNING) prefect\.(?:task|flow)_runs: (?P<message>.+)$")
 # Prefect's own bookkeeping of run states, not progress of the work.
 _BOOKKEEPING = ("Finished in state", "Beginning flow run", "View at ", "Created task run", "Executing ",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import time
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from rich.console import Console
 
 from flows.cli.follow import POLL_SECONDS, following, progress_message
+from flows.common import copy_logs_to
 
 STEP = "2026-12-07 22:21:10,139 INFO prefect.task_runs: qconvnet-64 outer step 400: loss 27.6994"
 
@@ -25,6 +27,21 @@ STEP = "2026-12-07 22:21:10,139 INFO prefect.task_runs: qconvnet-64 outer step 4
 ])
 def test_only_the_works_own_records_count_as_progress(line: str, message: str | None) -> None:
     assert progress_message(line) == message
+
+
+def test_the_log_files_own_lines_are_read(tmp_path: Path) -> None:
+    """progress_message reads the lines copy_logs_to's handler writes (every process logs through it), not
+    only the hand-written ones above: the format and the pattern live in two files."""
+    handler = copy_logs_to(tmp_path / "run.log")
+    try:
+        for name, message in [("prefect.task_runs", "qconvnet-64 outer step 400: loss 27.6994"),
+                              ("prefect.flow_runs", "Finished in state Completed()")]:
+            handler.handle(logging.LogRecord(name, logging.INFO, __file__, 0, message, None, None))
+    finally:
+        logging.getLogger("prefect").removeHandler(handler)
+        handler.close()
+    lines = (tmp_path / "run.log").read_text(encoding="utf-8").splitlines(keepends=True)
+    assert [progress_message(line) for line in lines] == ["qconvnet-64 outer step 400: loss 27.6994", None]
 
 
 def _shown(out: io.StringIO, text: str, patience: float = 30.0) -> bool:
